@@ -1,0 +1,1 @@
+"""The REST facade: the seed training-service API over TrainingTasks."""

@@ -1,0 +1,135 @@
+"""Settings for every process (operator, API, local runtime, step runner).
+
+Read from environment variables prefixed ``SOVITS_`` (nested with ``__``, e.g.
+``SOVITS_STORAGE__BUCKET``) and, when ``SOVITS_CONFIG_FILE`` names one, from a YAML file in
+the seed's ``config.yaml`` shape (``server``, ``paths``, ``gpu``, ``training``) extended with
+our own sections. Environment wins over the file. Build once per process with ``load()``;
+constructing the classes does no I/O beyond reading the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .catalog import StepName
+
+
+class ServerSettings(BaseModel):
+    # The seed bound 0.0.0.0; we bind loopback unless told otherwise (and tokens are set).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+
+class PathsSettings(BaseModel):
+    base_dir: Path | None = Field(default=None, description="Upstream GPT-SoVITS checkout (step image).")
+    work_dir: Path = Field(default=Path("./sovits-data"), description="Local data directory.")
+
+
+class GpuSettings(BaseModel):
+    default_device: str = Field(default="0", description="The seed's gpu.default_device: gpu_id default.")
+    max_parallel: int = Field(default=4, ge=1, description="Concurrent steps in the local runtime.")
+    resource_name: str = Field(default="nvidia.com/gpu", description="Extended resource of a GPU.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="For GPU step pods.")
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="For GPU step pods.")
+
+
+class TrainingDefaults(BaseModel):
+    default_epochs_s2: int = Field(default=50, ge=1)
+    default_epochs_s1: int = Field(default=15, ge=1)
+    default_batch_size: int = Field(default=16, ge=1)
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["s3", "local"] = "s3"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    bucket: str = "sovits"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    credentials_secret: str = Field(
+        default="sovits-s3", description="Secret (keys AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for step pods."
+    )
+    tasks_prefix: str = "tasks/"
+    models_prefix: str = "models/"
+    local_root: Path = Field(default=Path("./sovits-data/store"), description="Root of the local backend.")
+    presign_expiry_s: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+
+
+class ImageSettings(BaseModel):
+    default: str = "ghcr.io/sovits-operator/step:0.1.0"
+    per_step: dict[StepName, str] = Field(default_factory=dict)
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+
+    def for_step(self, step: StepName) -> str:
+        return self.per_step.get(step, self.default)
+
+
+class OperatorSettings(BaseModel):
+    namespace: str | None = Field(default=None, description="Watch one namespace; None watches all.")
+    max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts of a step before it fails.")
+    retry_backoff_s: float = Field(default=10.0, ge=0, description="Delay before attempt n is n x this.")
+    unschedulable_after_s: float = Field(default=60.0, ge=0)
+    active_deadline_s: int = Field(default=24 * 3600, ge=60)
+    backoff_limit_per_index: int = Field(default=1, ge=0)
+    queue_name: str | None = Field(default=None, description="Kueue LocalQueue for every Job.")
+    delete_storage_on_delete: bool = False
+    storage_cleanup_attempts: int = Field(default=3, ge=1)
+    job_ttl_s: int = Field(default=3600, ge=0, description="ttlSecondsAfterFinished once status records it.")
+    progress_interval_s: float = Field(default=10.0, gt=0, description="Timer reading progress/{step}.json.")
+    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    run_as_user: int = Field(default=1000, ge=1)
+    step_node_selector: dict[str, str] = Field(default_factory=dict)
+    step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    annotation_prefix: str = "sovits.io"
+
+
+class ApiSettings(BaseModel):
+    tokens: dict[str, str] = Field(default_factory=dict, description="Bearer token -> tenant namespace.")
+    tokens_secret: str | None = Field(default=None, description="Secret whose keys are tokens.")
+    default_namespace: str = "default"
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    download_mode: Literal["redirect", "stream"] = "redirect"
+    webhook_secret: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOVITS_", env_nested_delimiter="__", extra="ignore")
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+    training: TrainingDefaults = Field(default_factory=TrainingDefaults)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+
+def load(config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Settings from the environment over an optional seed-style YAML file."""
+    path = config_file or os.environ.get("SOVITS_CONFIG_FILE")
+    file_values: dict[str, Any] = {}
+    if path:
+        file_values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(file_values, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+    env = Settings()
+    merged = _deep_merge(file_values, env.model_dump(exclude_unset=True))
+    return Settings.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
