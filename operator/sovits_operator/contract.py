@@ -1,0 +1,31 @@
+"""The contract between whoever starts a step (a Job, the local runtime) and the step runner.
+
+Both sides import these names, so the environment a step pod gets and the one the runner
+reads cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Exit codes of `sovits step`.
+EXIT_OK: Final = 0
+EXIT_RETRYABLE: Final = 75  # EX_TEMPFAIL: storage unreachable, preempted, OOM-ish; try again
+EXIT_BAD_INPUT: Final = 65  # EX_DATAERR: the same input will fail again; do not retry
+
+# Environment of a step process. Storage settings travel as SOVITS_STORAGE__* (see settings).
+ENV_TASK_ID: Final = "SOVITS_TASK_ID"
+ENV_NAMESPACE: Final = "SOVITS_TASK_NAMESPACE"
+ENV_STEP: Final = "SOVITS_STEP"
+ENV_ATTEMPT: Final = "SOVITS_ATTEMPT"
+ENV_PARAMS: Final = "SOVITS_STEP_PARAMS"  # JSON object, already validated by the step's model
+ENV_SPEC: Final = "SOVITS_TASK_SPEC"  # JSON of the TrainingTask spec (by alias), steps excluded
+ENV_PREFIX: Final = "SOVITS_TASK_PREFIX"  # the task's key prefix in the store, e.g. tasks/<id>/
+ENV_SHARD_INDEX: Final = "JOB_COMPLETION_INDEX"  # set by Kubernetes for Indexed Jobs
+ENV_SHARD_COUNT: Final = "SOVITS_SHARD_COUNT"
+ENV_TERMINATION_LOG: Final = "SOVITS_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+
+# Keys under a task's prefix.
+PROGRESS_KEY: Final = "progress/{step}.json"  # {"step", "progress" (0-100), "message", "updated_at"}
+LOG_KEY: Final = "logs/{step}.log"
