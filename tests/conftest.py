@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cluster import Cluster, ClusterInfo
 from tests.support.seaweed import S3Store, SeaweedFS
 
 
@@ -24,3 +25,34 @@ def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
 def s3_prefix() -> str:
     """A key prefix no other test uses."""
     return f"test-{uuid.uuid4().hex[:12]}/"
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    """The real control plane with fake GPU nodes (4 x 8 nvidia.com/gpu, 2 CPU-only) and the CRD.
+
+    Started once per test run; tests isolate themselves with their own namespace.
+    """
+    control_plane = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield control_plane.start()
+    finally:
+        control_plane.stop()
+
+
+@pytest.fixture
+def namespace(cluster: ClusterInfo) -> Iterator[str]:
+    """A fresh namespace on the test cluster, deleted afterwards (without waiting)."""
+    name = cluster.create_namespace()
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the real services they use, so `-m "not cluster"` selects the fast ones."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "cluster" in fixtures and item.get_closest_marker("cluster") is None:
+            item.add_marker(pytest.mark.cluster)
+        if "s3_store" in fixtures and item.get_closest_marker("s3") is None:
+            item.add_marker(pytest.mark.s3)

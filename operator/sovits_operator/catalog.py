@@ -78,35 +78,24 @@ _GPU_TRAIN = Resources(cpu="4", memory="16Gi", gpu=True)
 
 _EXP = "experiments"
 
-CATALOG: dict[StepName, StepDef] = {
-    s.name: s
-    for s in (
-        StepDef("convert_audio", (), p.ConvertAudioParams, _CPU_SMALL, False, 0.02,
-                ("input_audio",), ("converted_wav",), "ffmpeg to mono PCM16 WAV"),
-        StepDef("slice_audio", ("convert_audio",), p.SliceAudioParams, _CPU_SMALL, True, 0.02,
-                ("converted_wav",), ("sliced",), "RMS silence slicer"),
-        StepDef("denoise_audio", ("slice_audio",), p.DenoiseAudioParams, _CPU_SMALL, False, 0.03,
-                ("sliced",), ("denoised",), "spectral gating or FRCRN"),
-        StepDef("asr_transcribe", ("denoise_audio",), p.AsrTranscribeParams, _GPU_FEATURE, False, 0.05,
-                ("denoised", "input_audio"), ("transcripts",), "speech recognition to a .list"),
-        StepDef("extract_text_features", ("asr_transcribe",), p.ExtractTextFeaturesParams, _GPU_FEATURE,
-                True, 0.04, ("transcripts",), (_EXP,), "upstream 1-get-text.py"),
-        StepDef("extract_audio_features", ("extract_text_features",), p.ExtractAudioFeaturesParams,
-                _GPU_FEATURE, True, 0.05, ("transcripts", "denoised", _EXP), (_EXP,),
-                "upstream 2-get-hubert-wav32k.py"),
-        StepDef("extract_speaker_vectors", ("extract_audio_features",), p.ExtractSpeakerVectorsParams,
-                _GPU_FEATURE, True, 0.03, ("transcripts", _EXP), (_EXP,), "upstream 2-get-sv.py"),
-        StepDef("extract_semantic_features", ("extract_speaker_vectors",),
-                p.ExtractSemanticFeaturesParams, _GPU_FEATURE, True, 0.04, ("transcripts", _EXP), (_EXP,),
-                "upstream 3-get-semantic.py"),
-        StepDef("train_sovits", ("extract_semantic_features",), p.TrainSovitsParams, _GPU_TRAIN, False,
-                0.40, (_EXP,), (_EXP,), "upstream s2_train.py"),
-        StepDef("train_gpt", ("train_sovits",), p.TrainGptParams, _GPU_TRAIN, False, 0.27,
-                (_EXP,), (_EXP,), "upstream s1_train.py"),
-        StepDef("test_inference", ("train_gpt",), p.TestInferenceParams, _GPU_FEATURE, False, 0.05,
-                (_EXP, "denoised", "transcripts"), ("output",), "upstream inference"),
-    )
-}
+# fmt: off
+_STEPS = (
+    #       name                        prerequisites                  params                            resources     shards weight inputs                                outputs            summary
+    StepDef("convert_audio",             (),                             p.ConvertAudioParams,             _CPU_SMALL,   False, 0.02, ("input_audio",),                        ("converted_wav",), "ffmpeg to mono PCM16 WAV"),
+    StepDef("slice_audio",               ("convert_audio",),             p.SliceAudioParams,               _CPU_SMALL,   True,  0.02, ("converted_wav",),                      ("sliced",),        "RMS silence slicer"),
+    StepDef("denoise_audio",             ("slice_audio",),               p.DenoiseAudioParams,             _CPU_SMALL,   False, 0.03, ("sliced",),                             ("denoised",),      "spectral gating or FRCRN"),
+    StepDef("asr_transcribe",            ("denoise_audio",),             p.AsrTranscribeParams,            _GPU_FEATURE, False, 0.05, ("denoised", "input_audio"),             ("transcripts",),   "speech recognition to a .list"),
+    StepDef("extract_text_features",     ("asr_transcribe",),            p.ExtractTextFeaturesParams,      _GPU_FEATURE, True,  0.04, ("transcripts",),                        (_EXP,),            "upstream 1-get-text.py"),
+    StepDef("extract_audio_features",    ("extract_text_features",),     p.ExtractAudioFeaturesParams,     _GPU_FEATURE, True,  0.05, ("transcripts", "denoised", _EXP),       (_EXP,),            "upstream 2-get-hubert-wav32k.py"),
+    StepDef("extract_speaker_vectors",   ("extract_audio_features",),    p.ExtractSpeakerVectorsParams,    _GPU_FEATURE, True,  0.03, ("transcripts", _EXP),                   (_EXP,),            "upstream 2-get-sv.py"),
+    StepDef("extract_semantic_features", ("extract_speaker_vectors",),   p.ExtractSemanticFeaturesParams,  _GPU_FEATURE, True,  0.04, ("transcripts", _EXP),                   (_EXP,),            "upstream 3-get-semantic.py"),
+    StepDef("train_sovits",              ("extract_semantic_features",), p.TrainSovitsParams,              _GPU_TRAIN,   False, 0.40, (_EXP,),                                 (_EXP,),            "upstream s2_train.py"),
+    StepDef("train_gpt",                 ("train_sovits",),              p.TrainGptParams,                 _GPU_TRAIN,   False, 0.27, (_EXP,),                                 (_EXP,),            "upstream s1_train.py"),
+    StepDef("test_inference",            ("train_gpt",),                 p.TestInferenceParams,            _GPU_FEATURE, False, 0.05, (_EXP, "denoised", "transcripts"),       ("output",),        "upstream inference"),
+)
+# fmt: on
+
+CATALOG: dict[StepName, StepDef] = {s.name: s for s in _STEPS}
 
 
 def step(name: str) -> StepDef:
@@ -114,9 +103,7 @@ def step(name: str) -> StepDef:
     try:
         return CATALOG[name]  # type: ignore[index]
     except KeyError:
-        raise UnknownStep(
-            f"unknown step {name!r}; valid steps: {', '.join(STEP_ORDER)}", field="step"
-        ) from None
+        raise UnknownStep(f"unknown step {name!r}; valid steps: {', '.join(STEP_ORDER)}", field="step") from None
 
 
 def missing_prerequisites(name: StepName, completed: set[str]) -> list[StepName]:

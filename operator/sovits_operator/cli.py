@@ -38,8 +38,10 @@ def _crd(args: argparse.Namespace) -> int:
     if args.check:
         current = Path(args.output).read_text(encoding="utf-8") if Path(args.output).exists() else ""
         if current != text:
-            print(f"{args.output} differs from the model; run `sovits crd --output {args.output}`",
-                  file=sys.stderr)
+            print(
+                f"{args.output} differs from the model; run `sovits crd --output {args.output}`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if args.output == "-":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from . import model as m
 
@@ -66,7 +67,7 @@ def _structural(node: Any) -> Any:
     return {k: _structural(v) for k, v in node.items()}
 
 
-def openapi_schema(model: type[m.BaseModel]) -> dict[str, Any]:
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model, by alias."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _structural(_inline(raw, raw.get("$defs", {})))  # type: ignore[no-any-return]

@@ -35,9 +35,7 @@ EXP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 class Wire(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are refused."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", validate_assignment=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", validate_assignment=True)
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -149,8 +147,8 @@ class ObjectMeta(BaseModel):
 class TrainingTask(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    api_version: Literal["sovits.io/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["TrainingTask"] = KIND
+    api_version: Literal["sovits.io/v1alpha1"] = Field(default="sovits.io/v1alpha1", alias="apiVersion")
+    kind: Literal["TrainingTask"] = "TrainingTask"
     metadata: ObjectMeta
     spec: TrainingTaskSpec
     status: TrainingTaskStatus = Field(default_factory=TrainingTaskStatus)

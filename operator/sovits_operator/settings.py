@@ -54,7 +54,8 @@ class StorageSettings(BaseModel):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     credentials_secret: str = Field(
-        default="sovits-s3", description="Secret (keys AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for step pods."
+        default="sovits-s3",
+        description="Secret (keys AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for step pods.",
     )
     tasks_prefix: str = "tasks/"
     models_prefix: str = "models/"
@@ -66,6 +67,7 @@ class ImageSettings(BaseModel):
     default: str = "ghcr.io/sovits-operator/step:0.1.0"
     per_step: dict[StepName, str] = Field(default_factory=dict)
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    pull_secrets: list[str] = Field(default_factory=list, description="imagePullSecrets of step pods.")
 
     def for_step(self, step: StepName) -> str:
         return self.per_step.get(step, self.default)
@@ -87,6 +89,7 @@ class OperatorSettings(BaseModel):
     run_as_user: int = Field(default=1000, ge=1)
     step_node_selector: dict[str, str] = Field(default_factory=dict)
     step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    step_affinity: dict[str, Any] = Field(default_factory=dict, description="Affinity of every step pod.")
     annotation_prefix: str = "sovits.io"
 
 

@@ -1,0 +1,268 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and the kwok controller, started by kwokctl's binary runtime from binaries that
+tests/cluster/build.sh builds from pinned Go modules.
+
+Nodes are fake (kwok): GPU nodes advertise ``nvidia.com/gpu`` and CPU-only nodes do not, and
+the ordinary scheduler places pods on them. Stages are CRs (``--enable-crds=Stage``), so a
+test can add a Stage at run time to hold or fail the pods it selects; the defaults (nodes
+ready, pods running then completing when owned by a Job, deletion) come from the kwok module
+the build downloaded, not from a copy in this repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "tests" / "cluster" / "build.sh"
+CRD = REPO / "crds" / "trainingtask.yaml"
+
+# Stage manifests shipped inside the kwok module (relative to its module root).
+DEFAULT_STAGES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+    "kustomize/stage/pod/chaos/pod-container-running-failed.yaml",
+)
+
+FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
+
+
+def build_binaries() -> Path:
+    """The bin dir with every control-plane binary (built once, then cached by version)."""
+    out = subprocess.run([str(BUILD)], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def kwok_module_dir() -> Path:
+    out = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
+        cwd=REPO / "tests" / "cluster" / "go" / "kwok",
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"},
+    )
+    return Path(out.stdout.strip())
+
+
+@dataclass
+class NodePool:
+    prefix: str
+    count: int
+    gpus: int
+    cpu: str = "32"
+    memory: str = "256Gi"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+DEFAULT_POOLS = (
+    NodePool("gpu-node", 4, 8, labels={"nvidia.com/gpu.present": "true"}),
+    NodePool("cpu-node", 2, 0),
+)
+
+
+def node_manifest(name: str, pool: NodePool) -> dict[str, Any]:
+    resources = {"cpu": pool.cpu, "memory": pool.memory, "pods": "110"}
+    if pool.gpus:
+        resources["nvidia.com/gpu"] = str(pool.gpus)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                **pool.labels,
+            },
+        },
+        "status": {"capacity": resources, "allocatable": resources},
+    }
+
+
+class Cluster:
+    """One kwokctl cluster; ``start`` returns once nodes are Ready and the CRD is served."""
+
+    def __init__(self, workdir: Path, pools: tuple[NodePool, ...] = DEFAULT_POOLS) -> None:
+        self.workdir = workdir
+        self.pools = pools
+        self.name = f"sovits-{uuid.uuid4().hex[:8]}"
+        self.bin: Path | None = None
+        self.kubeconfig = workdir / "kubeconfig"
+
+    @property
+    def env(self) -> dict[str, str]:
+        assert self.bin is not None
+        return {
+            **os.environ,
+            "PATH": f"{self.bin}:{os.environ.get('PATH', '')}",
+            "KWOK_WORKDIR": str(self.workdir / "kwok"),
+            "KWOK_KUBECTL_BINARY": str(self.bin / "kubectl"),
+            "KUBECONFIG": str(self.kubeconfig),
+        }
+
+    def start(self) -> ClusterInfo:
+        self.bin = build_binaries()
+        config = self.workdir / "kwokctl.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                    "kind": "KwokctlConfiguration",
+                    "options": {"bindAddress": "127.0.0.1"},
+                }
+            )
+        )
+        b = self.bin
+        self._run(
+            str(b / "kwokctl"), "create", "cluster", "--name", self.name, "--config", str(config),
+            "--runtime", "binary", "--kube-authorization=true", "--disable-qps-limits",
+            "--enable-crds=Stage", "--wait", "3m", "--kubeconfig", str(self.kubeconfig),
+            f"--kube-apiserver-binary={b / 'kube-apiserver'}",
+            f"--kube-controller-manager-binary={b / 'kube-controller-manager'}",
+            f"--kube-scheduler-binary={b / 'kube-scheduler'}",
+            f"--etcd-binary={b / 'etcd'}", f"--kwok-controller-binary={b / 'kwok'}",
+            timeout=300,
+        )  # fmt: skip
+        module = kwok_module_dir()
+        for stage in DEFAULT_STAGES:
+            self.kubectl("apply", "-f", str(module / stage))
+        self.apply_docs([node_manifest(f"{p.prefix}-{i}", p) for p in self.pools for i in range(p.count)])
+        self.kubectl("apply", "--server-side", "-f", str(CRD))
+        self.kubectl("wait", "--for=condition=Established", "crd/trainingtasks.sovits.io", "--timeout=60s")
+        self._wait_nodes_ready(sum(p.count for p in self.pools))
+        return ClusterInfo(kubeconfig=self.kubeconfig, bin=b, cluster=self)
+
+    def _wait_nodes_ready(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            nodes = json.loads(self.kubectl("get", "nodes", "-o", "json"))["items"]
+            ready = [
+                n for n in nodes
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+            ]  # fmt: skip
+            if len(ready) >= count:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"fewer than {count} nodes Ready after {timeout}s")
+
+    def stop(self) -> None:
+        if self.bin is not None:
+            subprocess.run(
+                [str(self.bin / "kwokctl"), "delete", "cluster", "--name", self.name],
+                env=self.env,
+                capture_output=True,
+                timeout=120,
+            )
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
+        assert self.bin is not None
+        return self._run(str(self.bin / "kubectl"), *args, input=input, timeout=timeout)
+
+    def apply_docs(self, docs: list[dict[str, Any]]) -> str:
+        return self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def _run(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
+        proc = subprocess.run(args, env=self.env, input=input, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, args, proc.stdout, proc.stderr)
+        return proc.stdout
+
+
+@dataclass
+class ClusterInfo:
+    """What tests get: a kubeconfig with admin rights, the binaries, and helpers."""
+
+    kubeconfig: Path
+    bin: Path
+    cluster: Cluster
+
+    @property
+    def helm(self) -> Path:
+        return self.bin / "helm"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.cluster.env
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 60) -> str:
+        return self.cluster.kubectl(*args, input=input, timeout=timeout)
+
+    def apply(self, *docs: dict[str, Any]) -> str:
+        return self.cluster.apply_docs(list(docs))
+
+    def create_namespace(self, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+    def fail_pods_stage(self, name: str, selector: dict[str, str], exit_code: int, message: str) -> dict[str, Any]:
+        """A Stage that fails the Running pods matching ``selector`` with an exit code and message."""
+        return _status_stage(
+            name, selector, {"phase": "Failed", "exitCode": exit_code, "message": message}, weight=20000
+        )
+
+    def hold_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
+        """A Stage that keeps matching Running pods running (outweighs the fast completion)."""
+        return _status_stage(name, selector, None, weight=20000)
+
+
+def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] | None, weight: int) -> dict[str, Any]:
+    expressions: list[dict[str, Any]] = [
+        {"key": f'.metadata.labels["{k}"]', "operator": "In", "values": [v]} for k, v in selector.items()
+    ]
+    expressions += [
+        {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+        {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+    ]
+    if failure is None:
+        # Hold: a long delay before a no-op transition; the pod stays Running meanwhile.
+        nxt: dict[str, Any] = {"statusTemplate": "phase: Running\n"}
+        delay: dict[str, Any] = {"durationMilliseconds": 24 * 3600 * 1000}
+    else:
+        template = (
+            "phase: Failed\n"
+            "containerStatuses:\n"
+            "{{ range .spec.containers }}\n"
+            "- name: {{ .name | Quote }}\n"
+            "  image: {{ .image | Quote }}\n"
+            "  ready: false\n"
+            "  restartCount: 0\n"
+            "  state:\n"
+            "    terminated:\n"
+            f"      exitCode: {int(failure['exitCode'])}\n"
+            "      reason: Error\n"
+            f"      message: {json.dumps(failure['message'])}\n"
+            "      startedAt: {{ Now | Quote }}\n"
+            "      finishedAt: {{ Now | Quote }}\n"
+            "{{ end }}\n"
+        )
+        nxt = {"statusTemplate": template}
+        delay = {"durationMilliseconds": 0}
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {"matchExpressions": expressions},
+            "weight": weight,
+            "delay": delay,
+            "next": nxt,
+        },
+    }
