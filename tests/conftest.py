@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import Cluster, ClusterInfo
+from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.seaweed import S3Store, SeaweedFS
 
 
@@ -48,11 +48,21 @@ def namespace(cluster: ClusterInfo) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
+@pytest.fixture(scope="session")
+def node_agent(cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeAgentProcess]:
+    """A real node (tests/support/node_agent.py) that runs pods tolerating it as local processes."""
+    agent = NodeAgentProcess(cluster, tmp_path_factory.mktemp("node-agent"))
+    try:
+        yield agent.start()
+    finally:
+        agent.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the real services they use, so `-m "not cluster"` selects the fast ones."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        if "cluster" in fixtures and item.get_closest_marker("cluster") is None:
+        if ("cluster" in fixtures or "node_agent" in fixtures) and item.get_closest_marker("cluster") is None:
             item.add_marker(pytest.mark.cluster)
         if "s3_store" in fixtures and item.get_closest_marker("s3") is None:
             item.add_marker(pytest.mark.s3)

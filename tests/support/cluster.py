@@ -18,9 +18,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+
+from .ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "cluster" / "build.sh"
@@ -124,7 +126,7 @@ class Cluster:
                 {
                     "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
                     "kind": "KwokctlConfiguration",
-                    "options": {"bindAddress": "127.0.0.1"},
+                    "options": {"bindAddress": "127.0.0.1", **self._ports()},
                 }
             )
         )
@@ -133,6 +135,9 @@ class Cluster:
             str(b / "kwokctl"), "create", "cluster", "--name", self.name, "--config", str(config),
             "--runtime", "binary", "--kube-authorization=true", "--disable-qps-limits",
             "--enable-crds=Stage", "--wait", "3m", "--kubeconfig", str(self.kubeconfig),
+            # kwok manages only its fake nodes, so the node agent's real node is left alone.
+            "--extra-args=kwok-controller=manage-all-nodes=false",
+            "--extra-args=kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--kube-apiserver-binary={b / 'kube-apiserver'}",
             f"--kube-controller-manager-binary={b / 'kube-controller-manager'}",
             f"--kube-scheduler-binary={b / 'kube-scheduler'}",
@@ -147,6 +152,14 @@ class Cluster:
         self.kubectl("wait", "--for=condition=Established", "crd/trainingtasks.sovits.io", "--timeout=60s")
         self._wait_nodes_ready(sum(p.count for p in self.pools))
         return ClusterInfo(kubeconfig=self.kubeconfig, bin=b, cluster=self)
+
+    @staticmethod
+    def _ports() -> dict[str, int]:
+        # kwokctl counts down from 32767 looking for free ports, so two clusters created at the
+        # same moment (parallel test sessions) would pick the same ones; random ones do not.
+        names = ("etcdPeerPort", "etcdPort", "kubeApiserverPort", "kwokControllerPort")
+        names += ("kubeSchedulerPort", "kubeControllerManagerPort")
+        return dict(zip(names, free_ports(len(names)), strict=True))
 
     def _wait_nodes_ready(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -266,3 +279,51 @@ def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] |
             "next": nxt,
         },
     }
+
+
+class NodeAgentProcess:
+    """Runs tests/support/node_agent.py against a cluster; pods that tolerate it run for real."""
+
+    TOLERATION: ClassVar[dict[str, str]] = {"key": "sovits.test/agent", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+    def __init__(self, info: ClusterInfo, workdir: Path, name: str = "agent-node") -> None:
+        self.info = info
+        self.workdir = workdir
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def node_selector(self) -> dict[str, str]:
+        return {"kubernetes.io/hostname": self.name}
+
+    def start(self, timeout: float = 30) -> NodeAgentProcess:
+        import sys
+
+        log = (self.workdir / "agent.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "tests.support.node_agent", "--kubeconfig", str(self.info.kubeconfig),
+                "--name", self.name, "--workdir", str(self.workdir / "pods"),
+            ],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node agent exited; see {self.workdir / 'agent.log'}")
+            try:
+                node = json.loads(self.info.kubectl("get", "node", self.name, "-o", "json"))
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", [])):
+                    return self
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError("node agent did not become Ready")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
