@@ -284,7 +284,12 @@ def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] |
 class NodeAgentProcess:
     """Runs tests/support/node_agent.py against a cluster; pods that tolerate it run for real."""
 
-    TOLERATION: ClassVar[dict[str, str]] = {"key": "sovits.test/agent", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    TOLERATION: ClassVar[dict[str, str]] = {
+        "key": "sovits.test/agent",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    }
 
     def __init__(self, info: ClusterInfo, workdir: Path, name: str = "agent-node") -> None:
         self.info = info

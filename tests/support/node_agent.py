@@ -261,9 +261,7 @@ class NodeAgent:
 
     def _confirm_deletion(self, pod: Any) -> None:
         try:
-            self.core.delete_namespaced_pod(
-                pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
-            )
+            self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
         except ApiException as exc:
             if exc.status != 404:
                 raise
