@@ -61,6 +61,7 @@ class StorageSettings(BaseModel):
     models_prefix: str = "models/"
     local_root: Path = Field(default=Path("./sovits-data/store"), description="Root of the local backend.")
     presign_expiry_s: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Attempts per S3 request (standard retry mode).")
 
 
 class ImageSettings(BaseModel):
@@ -85,7 +86,8 @@ class OperatorSettings(BaseModel):
     storage_cleanup_attempts: int = Field(default=3, ge=1)
     job_ttl_s: int = Field(default=3600, ge=0, description="ttlSecondsAfterFinished once status records it.")
     progress_interval_s: float = Field(default=10.0, gt=0, description="Timer reading progress/{step}.json.")
-    metrics_port: int = Field(default=8080, ge=0, le=65535)
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="/metrics and /healthz; 0 turns off.")
+    metrics_host: str = Field(default="127.0.0.1", description="Bind address of /metrics (0.0.0.0 in a pod).")
     run_as_user: int = Field(default=1000, ge=1)
     step_node_selector: dict[str, str] = Field(default_factory=dict)
     step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
@@ -100,6 +102,12 @@ class ApiSettings(BaseModel):
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     download_mode: Literal["redirect", "stream"] = "redirect"
     webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=6, ge=1, le=50, description="Sends per event.")
+    webhook_backoff_s: float = Field(default=5.0, ge=0, description="First retry delay; doubles per attempt.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Per POST.")
+    webhook_poll_s: float = Field(default=5.0, gt=0, description="How often the webhook worker scans tasks.")
+    events_poll_s: float = Field(default=1.0, gt=0, description="How often /events re-reads a task.")
+    tokens_refresh_s: float = Field(default=60.0, gt=0, description="How often tokens_secret is re-read.")
 
 
 class Settings(BaseSettings):

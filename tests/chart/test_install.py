@@ -1,0 +1,315 @@
+"""The chart on the real test control plane: the API server accepts every rendered object, the
+release installs, and its service accounts can do what the code needs and nothing more.
+
+Least privilege is proven with `kubectl auth can-i --as=system:serviceaccount:...`, which asks
+the API server's own RBAC authorizer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.conftest import ALL_OPTIONS, CHART, Render
+from tests.support.cluster import ClusterInfo
+
+pytestmark = pytest.mark.cluster
+
+RELEASE = "rel"
+OPERATOR_SA = "rel-sovits-operator-operator"
+API_SA = "rel-sovits-operator-api"
+
+# The Prometheus Operator's ServiceMonitor CRD is not part of this project and is ~1 MB; this
+# stand-in registers the kind (schema left open) so the API server accepts our ServiceMonitors.
+SERVICE_MONITOR_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "listKind": "ServiceMonitorList", "plural": "servicemonitors",
+                  "singular": "servicemonitor"},
+        "versions": [{
+            "name": "v1", "served": True, "storage": True,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        }],
+    },
+}  # fmt: skip
+
+
+def kubectl(cluster: ClusterInfo, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(cluster.bin / "kubectl"), *args], env=cluster.env, input=input, capture_output=True, text=True, timeout=120
+    )
+
+
+def helm(cluster: ClusterInfo, *args: str) -> str:
+    result = subprocess.run([str(cluster.helm), *args], env=cluster.env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def server_dry_run(cluster: ClusterInfo, manifests: str) -> subprocess.CompletedProcess[str]:
+    # --validate=strict: a field the API server does not know is an error, not a silent drop.
+    return kubectl(cluster, "apply", "--dry-run=server", "--validate=strict", "-f", "-", input=manifests)
+
+
+@dataclass(frozen=True)
+class Release:
+    cluster: ClusterInfo
+    namespace: str
+    other_namespace: str
+    notes: str
+
+    def can(
+        self, service_account: str, verb: str, resource: str, *, namespace: str | None = None, name: str | None = None
+    ) -> bool:
+        """Whether the service account may; ``resource`` may name a subresource (``pods/log``)."""
+        resource, _, subresource = resource.partition("/")
+        args = ["auth", "can-i", verb, f"{resource}/{name}" if name else resource]
+        args += [f"--subresource={subresource}"] if subresource else []
+        args += [f"--as=system:serviceaccount:{self.namespace}:{service_account}"]
+        args += ["--all-namespaces"] if namespace == "*" else ["-n", namespace or self.namespace]
+        result = kubectl(self.cluster, *args)
+        assert result.stdout.strip() in ("yes", "no"), result.stdout + result.stderr
+        return result.stdout.strip() == "yes"
+
+
+def service_account_kubeconfig(cluster: ClusterInfo, namespace: str, service_account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the service account with a real token (TokenRequest API),
+    so any client - kubectl, kopf, the kubernetes package - runs with exactly the chart's RBAC."""
+    admin = json.loads(cluster.kubectl("config", "view", "--minify", "--raw", "-o", "json"))
+    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=1h").strip()
+    user = f"system:serviceaccount:{namespace}:{service_account}"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": user, "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "test", "user": user, "namespace": namespace}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    return path
+
+
+def install(cluster: ClusterInfo, *extra: str) -> Iterator[Release]:
+    namespace = cluster.create_namespace("chart")
+    other = cluster.create_namespace("other")
+    # The fixture owns the CRD (it applied crds/trainingtask.yaml); a release must not adopt it.
+    out = helm(cluster, "install", RELEASE, str(CHART), "--namespace", namespace, "--set", "crds.enabled=false", *extra)
+    try:
+        yield Release(cluster, namespace, other, out.split("NOTES:", 1)[-1])
+    finally:
+        helm(cluster, "uninstall", RELEASE, "--namespace", namespace)
+        for ns in (namespace, other):
+            kubectl(cluster, "delete", "namespace", ns, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def namespaced(cluster: ClusterInfo) -> Iterator[Release]:
+    yield from install(cluster)
+
+
+@pytest.fixture(scope="module")
+def cluster_wide(cluster: ClusterInfo) -> Iterator[Release]:
+    yield from install(cluster, "--set", "watch.allNamespaces=true")
+
+
+# Server-side dry runs -------------------------------------------------------------------------
+
+
+def test_default_manifests_pass_a_strict_server_side_dry_run(
+    cluster: ClusterInfo, namespace: str, render: Render
+) -> None:
+    result = server_dry_run(cluster, render(namespace=namespace).yaml())
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/rel-sovits-operator-operator created (server dry run)" in result.stdout
+
+
+def test_every_option_passes_a_strict_server_side_dry_run(cluster: ClusterInfo, namespace: str, render: Render) -> None:
+    cluster.apply(SERVICE_MONITOR_CRD)
+    cluster.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com")
+
+    result = server_dry_run(cluster, render(ALL_OPTIONS, namespace=namespace).yaml())
+
+    assert result.returncode == 0, result.stderr
+    for created in ("ingress.networking.k8s.io/", "poddisruptionbudget.policy/", "networkpolicy.networking.k8s.io/",
+                    "servicemonitor.monitoring.coreos.com/", "clusterrole.rbac.authorization.k8s.io/"):  # fmt: skip
+        assert created in result.stdout
+
+
+def test_the_api_server_refuses_a_broken_manifest(cluster: ClusterInfo, namespace: str, render: Render) -> None:
+    # The dry run really validates: a field that no Deployment has is refused.
+    manifests = render(namespace=namespace).yaml().replace("strategy:\n", "stratgy:\n", 1)
+
+    result = server_dry_run(cluster, manifests)
+
+    assert result.returncode != 0
+    assert "stratgy" in result.stderr
+
+
+# The installed release --------------------------------------------------------------------------
+
+
+def test_install_creates_both_deployments(namespaced: Release) -> None:
+    names = kubectl(namespaced.cluster, "get", "deployments", "-n", namespaced.namespace, "-o", "name").stdout.split()
+    assert sorted(names) == ["deployment.apps/rel-sovits-operator-api", "deployment.apps/rel-sovits-operator-operator"]
+
+
+def test_the_operator_token_reads_tasks_but_no_secret_list_and_nothing_elsewhere(
+    namespaced: Release, tmp_path: Path
+) -> None:
+    config = service_account_kubeconfig(namespaced.cluster, namespaced.namespace, OPERATOR_SA, tmp_path / "kubeconfig")
+
+    def as_operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return kubectl(namespaced.cluster, "--kubeconfig", str(config), *args)
+
+    assert as_operator("get", "trainingtasks", "-n", namespaced.namespace).returncode == 0
+    assert as_operator("get", "jobs", "-n", namespaced.namespace).returncode == 0
+    denied = [
+        as_operator("get", "secrets", "-n", namespaced.namespace),
+        as_operator("get", "trainingtasks", "-n", namespaced.other_namespace),
+        as_operator("run", "probe", "--image=busybox", "-n", namespaced.namespace),
+    ]
+    for result in denied:
+        assert result.returncode != 0
+        assert "Forbidden" in result.stderr or "forbidden" in result.stderr, result.stderr
+
+
+def test_install_notes_show_a_first_task_and_how_to_reach_the_api(namespaced: Release) -> None:
+    assert f"kubectl -n {namespaced.namespace} apply -f -" in namespaced.notes
+    assert "kind: TrainingTask" in namespaced.notes
+    assert f"kubectl -n {namespaced.namespace} port-forward svc/rel-sovits-operator-api" in namespaced.notes
+    assert "/api/v1/task/create" in namespaced.notes
+    assert "Authorization: Bearer" in namespaced.notes
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource"),
+    [
+        ("watch", "trainingtasks.sovits.io"),
+        ("patch", "trainingtasks.sovits.io"),
+        ("patch", "trainingtasks.sovits.io/status"),
+        ("update", "trainingtasks.sovits.io/finalizers"),
+        ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),
+        ("watch", "pods"),
+        ("get", "pods/log"),
+        ("create", "events"),
+        ("create", "events.events.k8s.io"),
+    ],
+)
+def test_operator_may_do_what_reconciling_needs(namespaced: Release, verb: str, resource: str) -> None:
+    assert namespaced.can(OPERATOR_SA, verb, resource)
+
+
+def test_operator_may_read_the_storage_secret_by_name(namespaced: Release) -> None:
+    assert namespaced.can(OPERATOR_SA, "get", "secrets", name="sovits-s3")
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "name"),
+    [
+        ("get", "secrets", "sovits-api-tokens"),
+        ("get", "secrets", "some-other-secret"),
+        ("list", "secrets", None),
+        ("watch", "secrets", None),
+        ("create", "pods", None),
+        ("delete", "pods", None),
+        ("create", "pods/exec", None),
+        ("create", "trainingtasks.sovits.io", None),
+        ("delete", "trainingtasks.sovits.io", None),
+        ("update", "deployments.apps", None),
+        ("create", "rolebindings.rbac.authorization.k8s.io", None),
+    ],
+)
+def test_operator_may_not_go_beyond_its_needs(namespaced: Release, verb: str, resource: str, name: str | None) -> None:
+    assert not namespaced.can(OPERATOR_SA, verb, resource, name=name)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource"),
+    [("list", "trainingtasks.sovits.io"), ("create", "jobs.batch"), ("list", "pods"), ("create", "events")],
+)
+def test_namespaced_operator_is_blind_outside_its_namespace(namespaced: Release, verb: str, resource: str) -> None:
+    assert not namespaced.can(OPERATOR_SA, verb, resource, namespace=namespaced.other_namespace)
+    assert not namespaced.can(OPERATOR_SA, verb, resource, namespace="*")
+
+
+def test_namespaced_operator_cannot_read_the_storage_secret_elsewhere(namespaced: Release) -> None:
+    assert not namespaced.can(OPERATOR_SA, "get", "secrets", name="sovits-s3", namespace=namespaced.other_namespace)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "name"),
+    [
+        ("create", "trainingtasks.sovits.io", None),
+        ("delete", "trainingtasks.sovits.io", None),
+        ("watch", "trainingtasks.sovits.io", None),
+        ("get", "trainingtasks.sovits.io/status", None),
+        ("list", "pods", None),
+        ("get", "pods/log", None),
+        ("get", "secrets", "sovits-api-tokens"),
+    ],
+)
+def test_api_may_do_what_the_facade_needs(namespaced: Release, verb: str, resource: str, name: str | None) -> None:
+    assert namespaced.can(API_SA, verb, resource, name=name)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "name"),
+    [
+        ("get", "secrets", "sovits-s3"),
+        ("list", "secrets", None),
+        ("patch", "trainingtasks.sovits.io/status", None),
+        ("create", "jobs.batch", None),
+        ("create", "pods", None),
+        ("watch", "pods", None),
+    ],
+)
+def test_api_may_not_go_beyond_its_needs(namespaced: Release, verb: str, resource: str, name: str | None) -> None:
+    assert not namespaced.can(API_SA, verb, resource, name=name)
+
+
+def test_namespaced_api_is_blind_outside_its_namespace(namespaced: Release) -> None:
+    assert not namespaced.can(API_SA, "create", "trainingtasks.sovits.io", namespace=namespaced.other_namespace)
+    assert not namespaced.can(API_SA, "list", "trainingtasks.sovits.io", namespace="*")
+
+
+def test_nothing_cluster_scoped_is_granted_in_namespaced_mode(namespaced: Release) -> None:
+    for sa in (OPERATOR_SA, API_SA):
+        assert not namespaced.can(sa, "list", "nodes")
+        assert not namespaced.can(sa, "list", "namespaces")
+        assert not namespaced.can(sa, "update", "customresourcedefinitions.apiextensions.k8s.io")
+
+
+# All namespaces ----------------------------------------------------------------------------------
+
+
+def test_cluster_wide_operator_reconciles_tasks_in_any_namespace(cluster_wide: Release) -> None:
+    assert cluster_wide.can(OPERATOR_SA, "watch", "trainingtasks.sovits.io", namespace="*")
+    assert cluster_wide.can(OPERATOR_SA, "create", "jobs.batch", namespace=cluster_wide.other_namespace)
+    assert cluster_wide.can(API_SA, "create", "trainingtasks.sovits.io", namespace=cluster_wide.other_namespace)
+
+
+def test_cluster_wide_accounts_still_read_no_arbitrary_secret_and_create_no_pod(cluster_wide: Release) -> None:
+    other = cluster_wide.other_namespace
+    for sa in (OPERATOR_SA, API_SA):
+        assert not cluster_wide.can(sa, "list", "secrets", namespace="*")
+        assert not cluster_wide.can(sa, "get", "secrets", name="some-other-secret", namespace=other)
+        assert not cluster_wide.can(sa, "create", "pods", namespace=other)
+    # The tokens Secret is readable in the release namespace only.
+    assert cluster_wide.can(API_SA, "get", "secrets", name="sovits-api-tokens")
+    assert not cluster_wide.can(API_SA, "get", "secrets", name="sovits-api-tokens", namespace=other)
