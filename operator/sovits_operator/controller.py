@@ -1,0 +1,237 @@
+"""Runs reconcile for one task at a time and carries out what it decides.
+
+Every trigger (a task change, a Job or pod event, the progress timer, a requeue) ends in
+``Controller.reconcile``: read the task fresh, observe its Jobs from the watch caches, call
+the pure ``reconcile``, write the status, then act. Status is written before any Job is
+created, so a restarted operator finds every Job it may have created named in the status.
+Triggers for a task that already has a pass waiting are dropped: that pass sees their news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import contract, metrics
+from .errors import NotFound, SovitsError
+from .jobs import Labels, build_job, task_prefix, ttl_patch
+from .kube import Kube, status_patch
+from .model import TrainingTask
+from .observe import observe_job
+from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A pass that recorded something runs again at once: it sets TTLs on Jobs whose outcome the
+# status now holds, and picks up what the recording unlocked. Bounded, in case of flapping.
+MAX_PASSES = 3
+
+Index = Mapping[Any, Iterable[dict[str, Any]]]
+EventPoster = Callable[[dict[str, Any], str, str, str], None]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Controller:
+    def __init__(self, settings: Settings, kube: Kube, post_event: EventPoster) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.post_event = post_event
+        self.labels = Labels(settings.operator.annotation_prefix)
+        self.jobs_index: Index = {}
+        self.pods_index: Index = {}
+        self.phases = metrics.Phases()
+        self._names: dict[str, tuple[str, str]] = {}  # task uid -> (namespace, name)
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._waiting: set[tuple[str, str]] = set()
+        self._requeues: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stores: dict[str, Any] = {}
+
+    # -- triggers ------------------------------------------------------------------------
+
+    def name_of(self, uid: str) -> tuple[str, str] | None:
+        return self._names.get(uid)
+
+    async def reconcile(self, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
+        key = (namespace, name)
+        if key in self._waiting and not progress:
+            return
+        self._waiting.add(key)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                self._waiting.discard(key)
+                await self._timed(namespace, name, progress)
+        finally:
+            self._waiting.discard(key)
+
+    async def _timed(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+        started = time.perf_counter()
+        try:
+            await self._passes(namespace, name, progress)
+        except SovitsError as exc:
+            metrics.RECONCILES.labels("error").inc()
+            metrics.ERRORS.labels(exc.code).inc()
+            raise
+        except Exception:
+            metrics.RECONCILES.labels("error").inc()
+            metrics.ERRORS.labels("internal").inc()
+            raise
+        else:
+            metrics.RECONCILES.labels("ok").inc()
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+
+    def requeue(self, namespace: str, name: str, seconds: float) -> None:
+        """Reconcile again after ``seconds``; an earlier pending requeue wins."""
+        key = (namespace, name)
+        loop = asyncio.get_running_loop()
+        pending = self._requeues.get(key)
+        due = loop.time() + seconds
+        if pending is not None and not pending.cancelled() and pending.when() <= due:
+            return
+        if pending is not None:
+            pending.cancel()
+        self._requeues[key] = loop.call_at(due, self._fire, namespace, name)
+
+    def _fire(self, namespace: str, name: str) -> None:
+        self._requeues.pop((namespace, name), None)
+        task = asyncio.get_running_loop().create_task(self._requeued(namespace, name))
+        self._inflight.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._inflight.discard)
+
+    async def _requeued(self, namespace: str, name: str) -> None:
+        try:
+            await self.reconcile(namespace, name)
+        except Exception as exc:  # no kopf handler around us to retry: try again later ourselves
+            log.warning("requeued reconcile of %s/%s failed: %s", namespace, name, exc)
+            self.requeue(namespace, name, 5.0)
+
+    def forget(self, namespace: str, name: str, uid: str | None) -> None:
+        key = (namespace, name)
+        pending = self._requeues.pop(key, None)
+        if pending is not None:
+            pending.cancel()
+        self._locks.pop(key, None)
+        if uid:
+            self._names.pop(uid, None)
+            self.phases.forget(uid)
+
+    # -- one reconcile -------------------------------------------------------------------
+
+    async def _passes(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+        raw = await self.kube.get_task(namespace, name)
+        created: set[str] = set()
+        for _ in range(MAX_PASSES):
+            if raw is None or raw["metadata"].get("deletionTimestamp"):
+                return
+            task = self._parse(raw)
+            if task is None:
+                return
+            uid = task.metadata.uid or ""
+            self._names[uid] = (namespace, name)
+            outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
+            old, new = task.status.wire(), outcome.status.wire()
+            if old != new:
+                raw = await self.kube.patch_task_status(namespace, name, status_patch(old, new))
+            await self._act(task, raw, outcome, created)
+            self.phases.set(uid, outcome.status.phase)
+            if old == new:
+                return
+
+    def _parse(self, raw: dict[str, Any]) -> TrainingTask | None:
+        try:
+            return TrainingTask.model_validate(raw)
+        except ValidationError as exc:
+            # The CRD schema should make this impossible; say so on the object rather than loop.
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            self.post_event(raw, "Warning", "InvalidTask", f"{where}: {first['msg']}")
+            metrics.ERRORS.labels("invalid_input").inc()
+            return None
+
+    def observed(self, uid: str) -> list[ObservedJob]:
+        jobs = list(self.jobs_index.get(uid, ()))
+        pods = list(self.pods_index.get(uid, ())) if jobs else []
+        return [observe_job(job, pods) for job in jobs]
+
+    async def _act(self, task: TrainingTask, raw: dict[str, Any], outcome: Outcome, created: set[str]) -> None:
+        namespace = task.metadata.namespace or ""
+        for action in outcome.actions:
+            if isinstance(action, CreateJob):
+                name = action.launch.job_name
+                if name in created:
+                    continue
+                body = build_job(task, action.launch, self.settings)
+                try:
+                    if await self.kube.create_job(namespace, body):
+                        metrics.JOBS_CREATED.labels(action.launch.step).inc()
+                except SovitsError as exc:
+                    self.post_event(raw, "Warning", "JobCreateFailed", f"Job {name}: {exc.message}")
+                    raise
+                created.add(name)
+            elif isinstance(action, DeleteJob):
+                await self.kube.delete_job(namespace, action.name)
+            elif isinstance(action, ExpireJob):
+                await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s))
+            elif isinstance(action, Event):
+                self.post_event(raw, action.type, action.reason, action.message)
+            elif isinstance(action, RequeueAfter):
+                self.requeue(namespace, task.metadata.name, action.seconds)
+
+    # -- storage: progress and cleanup -------------------------------------------------------
+
+    def _open_store(self, task: TrainingTask) -> Any:
+        """The store of the task's bucket (the spec may name its own); clients are kept per bucket."""
+        from . import storage
+
+        bucket = task.spec.storage.bucket or self.settings.storage.bucket
+        if bucket not in self._stores:
+            self._stores[bucket] = storage.open_store(self.settings.storage.model_copy(update={"bucket": bucket}))
+        return self._stores[bucket]
+
+    def read_progress(self, task: TrainingTask, step: str) -> float | None:
+        """The running step's own report (blocking: call from a thread)."""
+        try:
+            store = self._open_store(task)
+            key = task_prefix(task, self.settings) + contract.PROGRESS_KEY.format(step=step)
+            report = json.loads(store.get_bytes(key))
+            return float(report["progress"])
+        except (ImportError, NotFound):
+            return None
+        except (SovitsError, ValueError, KeyError, TypeError) as exc:
+            log.info("no progress for %s/%s: %s", task.metadata.name, step, exc)
+            return None
+
+    async def delete_storage(self, raw: dict[str, Any]) -> None:
+        """Delete the task's prefix with bounded retries; give up with an Event, never hang."""
+        task = TrainingTask.model_validate(raw)
+        prefix = task_prefix(task, self.settings)
+        attempts = self.settings.operator.storage_cleanup_attempts
+        error: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                store = self._open_store(task)
+                await asyncio.wait_for(asyncio.to_thread(store.delete_prefix, prefix), timeout=30)
+                return
+            except (SovitsError, ImportError, TimeoutError, OSError) as exc:
+                error = exc
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(min(2.0**attempt, 10.0))
+        metrics.ERRORS.labels("storage_unavailable").inc()
+        self.post_event(raw, "Warning", "StorageCleanupFailed",
+                        f"gave up deleting {prefix} after {attempts} attempts: {error}")  # fmt: skip
+
+    async def delete_jobs(self, namespace: str, uid: str) -> None:
+        await self.kube.delete_jobs(namespace, f"{self.labels.task_uid}={uid}")

@@ -1,0 +1,173 @@
+"""kopf handlers: thin adapters from watch events to ``Controller.reconcile``.
+
+Nothing is registered at import time: ``build_registry`` binds the handlers to one Settings
+object, so settings are built once, by the CLI. kopf's own bookkeeping lives in annotations
+under our prefix, never in the public status, and no handler returns a value (kopf would
+write it into status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from . import metrics
+from .controller import Controller
+from .errors import SovitsError
+from .jobs import Labels
+from .kube import Kube
+from .model import GROUP, KIND, PLURAL, VERSION, TrainingTask
+from .observe import prune_job, prune_pod
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = 5.0  # before kopf retries a failed handler (its default is a minute)
+
+
+def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
+    prefix = settings.operator.annotation_prefix
+    ks = kopf.OperatorSettings()
+    ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=prefix, key="last-handled-configuration")
+    ks.persistence.finalizer = f"{prefix}/cleanup"
+    ks.posting.loggers = False  # only the Events reconcile decides on are posted
+    ks.watching.server_timeout = 300
+    ks.watching.client_timeout = 330
+    ks.watching.inactivity_timeout = 600  # a silently dead watch stream is restarted
+    return ks
+
+
+def _post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    ref = {
+        "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+        "kind": body.get("kind", KIND),
+        "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
+    }
+    kopf.event(kopf.Body(cast(Any, ref)), type=type_, reason=reason, message=message[:1000])
+
+
+def _translated(exc: SovitsError) -> kopf.TemporaryError | kopf.PermanentError:
+    """The one boundary where domain errors become kopf's retry decisions."""
+    if exc.retryable or exc.code in ("conflict", "internal"):
+        return kopf.TemporaryError(exc.message, delay=5)
+    return kopf.PermanentError(exc.message)
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    """The handlers of one operator process, bound to ``settings``."""
+    registry = kopf.OperatorRegistry()
+    labels = Labels(settings.operator.annotation_prefix)
+    ours = {labels.task_uid: kopf.PRESENT}
+    state: dict[str, Any] = {}
+
+    def controller() -> Controller:
+        ctl: Controller = state["controller"]
+        return ctl
+
+    def adopt(kwargs: Mapping[str, Any]) -> Controller:
+        # Indexes reach handlers as kwargs only; requeues fire outside handlers, so keep them.
+        ctl = controller()
+        ctl.jobs_index = kwargs["step_jobs"]
+        ctl.pods_index = kwargs["step_pods"]
+        return ctl
+
+    async def run(ctl: Controller, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
+        try:
+            await ctl.reconcile(namespace, name, progress)
+        except SovitsError as exc:
+            raise _translated(exc) from exc
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(id="startup", registry=registry)
+    async def startup(**_: Any) -> None:
+        kube = await asyncio.to_thread(Kube.connect)
+        state["controller"] = Controller(settings, kube, _post_event)
+        if settings.operator.metrics_port:
+            state["metrics"] = await metrics.serve(settings.operator.metrics_host, settings.operator.metrics_port)
+
+    @kopf.on.cleanup(id="cleanup", registry=registry)
+    async def cleanup(**_: Any) -> None:
+        runner = state.pop("metrics", None)
+        if runner is not None:
+            await runner.cleanup()
+
+    @kopf.index("batch", "v1", "jobs", id="step_jobs", labels=ours, registry=registry)
+    def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
+        return {body["metadata"]["labels"][labels.task_uid]: prune_job(body)}
+
+    @kopf.index("", "v1", "pods", id="step_pods", labels=ours, registry=registry)
+    def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
+        return {body["metadata"]["labels"][labels.task_uid]: prune_pod(body)}
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
+    async def task_changed(namespace: str | None, name: str, **kwargs: Any) -> None:
+        await run(adopt(kwargs), namespace or "", name)
+
+    def is_running(status: Mapping[str, Any], **_: Any) -> bool:
+        return bool(status.get("phase") == "running")
+
+    @kopf.timer(GROUP, VERSION, PLURAL, id="progress", interval=settings.operator.progress_interval_s,
+                when=is_running, backoff=BACKOFF_S, registry=registry)  # fmt: skip
+    async def task_progress(
+        namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, **kwargs: Any
+    ) -> None:
+        ctl = adopt(kwargs)
+        step = status.get("currentStep")
+        progress = None
+        if step:
+            task = TrainingTask.model_validate(dict(body))
+            value = await asyncio.to_thread(ctl.read_progress, task, step)
+            progress = {step: value} if value is not None else None
+        await run(ctl, namespace or "", name, progress)
+
+    @kopf.on.event("batch", "v1", "jobs", id="job_event", labels=ours, registry=registry)
+    async def job_event(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+        ctl = adopt(kwargs)
+        owner = next((o for o in body["metadata"].get("ownerReferences", []) if o.get("kind") == KIND), None)
+        if owner is not None:
+            await run(ctl, namespace or "", owner["name"])
+
+    @kopf.on.event("", "v1", "pods", id="pod_event", labels=ours, registry=registry)
+    async def pod_event(body: kopf.Body, **kwargs: Any) -> None:
+        # Job events cover success and failure; a pod matters alone only while it cannot be placed.
+        ctl = adopt(kwargs)
+        scheduled = prune_pod(body)["scheduled"] or {}
+        if scheduled.get("reason") == "Unschedulable":
+            found = ctl.name_of(body["metadata"]["labels"][labels.task_uid])
+            if found is not None:
+                await run(ctl, *found)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete", backoff=BACKOFF_S, registry=registry)
+    async def task_deleted(namespace: str | None, name: str, uid: str, body: kopf.Body, **kwargs: Any) -> None:
+        ctl = adopt(kwargs)
+        namespace = namespace or ""
+        ctl.forget(namespace, name, uid)
+        try:
+            await ctl.delete_jobs(namespace, uid)
+        except SovitsError as exc:
+            raise _translated(exc) from exc
+        if settings.operator.delete_storage_on_delete:
+            await ctl.delete_storage(dict(body))
+
+    return registry
+
+
+def run(settings: Settings, namespaces: list[str], clusterwide: bool) -> None:
+    """Run the operator until it is stopped (SIGINT/SIGTERM)."""
+    kopf.run(
+        registry=build_registry(settings),
+        settings=kopf_settings(settings),
+        standalone=True,  # one replica (the chart uses Recreate): no peering objects
+        clusterwide=clusterwide,
+        namespaces=namespaces,
+    )

@@ -1,0 +1,259 @@
+"""The Job that runs one attempt of one step: a pure function of the task, the launch and settings.
+
+Names are deterministic (``{task}-{step}-{attempt}``), so creating the same attempt twice is
+a harmless conflict rather than a second run. Step pods get no Kubernetes credentials: they
+talk to the object store only, with keys from a Secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import contract
+from .catalog import CATALOG, StepName
+from .model import API_VERSION, KIND, TrainingTask
+from .settings import Settings
+
+# Indexed Jobs name their pods' hostname `{job}-{index}`, which must stay a DNS label (63);
+# three characters are left for `-{index}` with up to 64 shards.
+JOB_NAME_MAX = 60
+LABEL_VALUE_MAX = 63
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+CONTAINER = "step"
+# Storage settings a step pod must not get as plain env: the keys come from the Secret.
+_SECRET_STORAGE_FIELDS = {"access_key_id", "secret_access_key"}
+_NOT_FOR_PODS_STORAGE_FIELDS = {"local_root", "credentials_secret"}
+SECRET_KEYS = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY"}
+
+
+@dataclass(frozen=True)
+class StepLaunch:
+    """One attempt of one step, as decided by reconcile; runtimes turn it into a Job or a process."""
+
+    job_name: str
+    step: StepName
+    attempt: int
+    params: dict[str, Any]
+    shards: int
+    gpus_per_pod: int
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Label keys under the operator's prefix."""
+
+    prefix: str
+
+    @property
+    def task(self) -> str:
+        return f"{self.prefix}/task"
+
+    @property
+    def task_uid(self) -> str:
+        return f"{self.prefix}/task-uid"
+
+    @property
+    def step(self) -> str:
+        return f"{self.prefix}/step"
+
+    @property
+    def attempt(self) -> str:
+        return f"{self.prefix}/attempt"
+
+    @property
+    def request_id(self) -> str:
+        return f"{self.prefix}/request-id"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _dns(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", text.lower())
+
+
+def job_name(task: str, step: str, attempt: int) -> str:
+    """``{task}-{step}-{attempt}`` as a DNS label; a long task name is cut and a hash keeps it unique."""
+    suffix = f"-{_dns(step)}-{attempt}"
+    full = _dns(task) + suffix
+    if len(full) <= JOB_NAME_MAX:
+        return full
+    head = _dns(task)[: JOB_NAME_MAX - len(suffix) - 9].rstrip("-")
+    return f"{head}-{_digest(task)}{suffix}"
+
+
+def label_value(text: str) -> str:
+    """A label value for ``text``; values over 63 characters are cut and suffixed with a hash."""
+    if len(text) <= LABEL_VALUE_MAX:
+        return text
+    return f"{text[: LABEL_VALUE_MAX - 9].rstrip('-._')}-{_digest(text)}"
+
+
+def task_prefix(task: TrainingTask, settings: Settings) -> str:
+    prefix = task.spec.storage.prefix or f"{settings.storage.tasks_prefix}{task.metadata.name}/"
+    return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def job_labels(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, str]:
+    keys = Labels(settings.operator.annotation_prefix)
+    return {
+        "app.kubernetes.io/managed-by": "sovits-operator",
+        "app.kubernetes.io/component": "step",
+        keys.task: label_value(task.metadata.name),
+        keys.task_uid: task.metadata.uid or "",
+        keys.step: launch.step,
+        keys.attempt: str(launch.attempt),
+    }
+
+
+def build_job(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, Any]:
+    """The batch/v1 Job manifest for ``launch`` (no ttlSecondsAfterFinished: see ``ttl_patch``)."""
+    meta = task.metadata
+    labels = job_labels(task, launch, settings)
+    job_meta_labels = dict(labels)
+    queue = task.spec.queue_name or settings.operator.queue_name
+    if queue:
+        job_meta_labels[KUEUE_QUEUE_LABEL] = queue
+    annotations = {}
+    if launch.request_id is not None:
+        annotations[Labels(settings.operator.annotation_prefix).request_id] = launch.request_id
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": launch.job_name,
+            "namespace": meta.namespace,
+            "labels": job_meta_labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": meta.name,
+                    "uid": meta.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            **_completion(launch, settings),
+            "activeDeadlineSeconds": settings.operator.active_deadline_s,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": _pod_spec(task, launch, settings),
+            },
+        },
+    }
+
+
+def ttl_patch(ttl_s: int) -> dict[str, Any]:
+    """Set once status has recorded a Job's outcome, so cleanup never races the record."""
+    return {"spec": {"ttlSecondsAfterFinished": ttl_s}}
+
+
+def _completion(launch: StepLaunch, settings: Settings) -> dict[str, Any]:
+    # Failed attempts are retried by the operator as new Jobs, so Kubernetes retries nothing
+    # itself, except one shard of a sharded step, which can be retried alone.
+    if not CATALOG[launch.step].sharded:
+        return {"backoffLimit": 0, "completions": 1, "parallelism": 1}
+    return {
+        "completionMode": "Indexed",
+        "completions": launch.shards,
+        "parallelism": launch.shards,
+        "backoffLimitPerIndex": settings.operator.backoff_limit_per_index,
+        "maxFailedIndexes": 0,
+    }
+
+
+def _pod_spec(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, Any]:
+    gpu = launch.gpus_per_pod > 0
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": settings.operator.run_as_user,
+            "runAsGroup": settings.operator.run_as_user,
+            "fsGroup": settings.operator.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(task, launch, settings)],
+    }
+    node_selector = dict(settings.operator.step_node_selector)
+    tolerations: list[dict[str, Any]] = list(settings.operator.step_tolerations)
+    if gpu:
+        node_selector |= settings.gpu.node_selector
+        node_selector |= task.spec.gpu.node_selector or {}
+        tolerations += settings.gpu.tolerations
+        tolerations += [t.wire() for t in task.spec.gpu.tolerations or []]
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if tolerations:
+        spec["tolerations"] = tolerations
+    if settings.operator.step_affinity:
+        spec["affinity"] = settings.operator.step_affinity
+    if settings.images.pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in settings.images.pull_secrets]
+    return spec
+
+
+def _container(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, Any]:
+    profile = CATALOG[launch.step].resources
+    requests: dict[str, str] = {"cpu": profile.cpu, "memory": profile.memory}
+    limits: dict[str, str] = {"memory": profile.memory}
+    if launch.gpus_per_pod > 0:
+        resource = task.spec.gpu.resource_name or settings.gpu.resource_name
+        requests[resource] = limits[resource] = str(launch.gpus_per_pod)
+    return {
+        "name": CONTAINER,
+        "image": settings.images.for_step(launch.step),
+        "imagePullPolicy": settings.images.pull_policy,
+        "command": ["sovits", "step", launch.step, "--task", task.metadata.name],
+        "env": step_env(task, launch, settings),
+        "resources": {"requests": requests, "limits": limits},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def step_env(task: TrainingTask, launch: StepLaunch, settings: Settings) -> list[dict[str, Any]]:
+    """The step runner's environment (contract.py names); S3 keys by secretKeyRef only."""
+    spec = task.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"steps"})
+    env = {
+        contract.ENV_TASK_ID: task.metadata.name,
+        contract.ENV_NAMESPACE: task.metadata.namespace or "",
+        contract.ENV_STEP: launch.step,
+        contract.ENV_ATTEMPT: str(launch.attempt),
+        contract.ENV_PARAMS: json.dumps(launch.params, sort_keys=True, ensure_ascii=False),
+        contract.ENV_SPEC: json.dumps(spec, sort_keys=True, ensure_ascii=False),
+        contract.ENV_PREFIX: task_prefix(task, settings),
+        contract.ENV_SHARD_COUNT: str(launch.shards),
+    }
+    storage = settings.storage.model_dump(
+        mode="json", exclude=_SECRET_STORAGE_FIELDS | _NOT_FOR_PODS_STORAGE_FIELDS, exclude_none=True
+    )
+    if task.spec.storage.bucket:
+        storage["bucket"] = task.spec.storage.bucket
+    secret = task.spec.storage.credentials_secret or settings.storage.credentials_secret
+    for key, value in sorted(storage.items()):
+        env[f"SOVITS_STORAGE__{key.upper()}"] = str(value)
+    items: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.items()]
+    for field, secret_key in SECRET_KEYS.items():
+        items.append(
+            {
+                "name": f"SOVITS_STORAGE__{field.upper()}",
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_key}},
+            }
+        )
+    return items

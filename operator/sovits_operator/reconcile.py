@@ -1,0 +1,496 @@
+"""What a TrainingTask needs next, decided from its spec, its status and its Jobs, without I/O.
+
+``reconcile`` reads the clock only through ``now``; the kopf handlers and the local runtime feed
+it observations and carry out the actions it returns, after writing the status it returns
+(status first: a Job is only ever created for an attempt the status already names).
+
+Bookkeeping. Status is the record of truth: a step is done when status says so, never because
+a Job exists. ``status.steps`` holds one record per handled request, in the order handled; a
+request ``(name, requestId)`` is handled once a record with that pair exists, and the newest
+record of a step is that step's state. A request without a requestId is handled by the first
+record without one: give ids to run a step again. ``pipeline: full`` asks, under the request
+id ``pipeline``, for the first step not completed, unless it asked for that step before: a
+failed or cancelled step stops the pipeline until someone requests that step again.
+
+A failure or a cancel also records the requests waiting behind it as cancelled ("not run"),
+so the task stops; a request added afterwards resumes it. Attempts are numbered per step
+across the whole task, so a step run again never reuses an old Job's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from . import contract
+from .catalog import CATALOG, STEP_ORDER, StepName, missing_prerequisites
+from .errors import InvalidInput, PrerequisiteMissing
+from .jobs import StepLaunch, job_name
+from .model import (
+    Condition,
+    Phase,
+    StepRequest,
+    StepStatus,
+    TrainingTask,
+    TrainingTaskSpec,
+    TrainingTaskStatus,
+)
+from .params import StepParams
+from .settings import OperatorSettings
+
+PIPELINE_REQUEST = "pipeline"
+
+READY = "Ready"
+UNSCHEDULABLE = "Unschedulable"
+
+# CamelCase reasons, shared by the Ready condition and the Events.
+CREATED = "Created"
+STEP_STARTED = "StepStarted"
+STEP_RUNNING = "StepRunning"
+STEP_RETRYING = "StepRetrying"
+ATTEMPT_FAILED = "AttemptFailed"
+STEP_COMPLETED = "StepCompleted"
+COMPLETED = "Completed"
+STEP_FAILED = "StepFailed"
+BAD_INPUT = "BadInput"
+INVALID_PARAMS = "InvalidParams"
+PREREQUISITE_MISSING = "PrerequisiteMissing"
+CANCELLED = "Cancelled"
+POD_UNSCHEDULABLE = "PodUnschedulable"
+SCHEDULED = "Scheduled"
+
+JobState = Literal["active", "succeeded", "failed"]
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """What the runtime saw of one Job of this task (and of its pods)."""
+
+    name: str
+    state: JobState
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    # The failed pod's termination message, else the Job's failure condition message.
+    message: str | None = None
+    unschedulable_since: datetime | None = None
+    # The scheduler's PodScheduled message, e.g. "0/6 nodes are available: ... nvidia.com/gpu."
+    unschedulable_message: str | None = None
+    deleting: bool = False
+    ttl_set: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "active"
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    launch: StepLaunch
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+
+
+@dataclass(frozen=True)
+class ExpireJob:
+    """Set ttlSecondsAfterFinished: the Job's outcome is already in the recorded status."""
+
+    name: str
+    ttl_s: int
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RequeueAfter:
+    seconds: float
+
+
+Action = CreateJob | DeleteJob | ExpireJob | Event | RequeueAfter
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: TrainingTaskStatus
+    actions: tuple[Action, ...]
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+
+def reconcile(
+    task: TrainingTask,
+    jobs: Sequence[ObservedJob],
+    now: datetime,
+    settings: OperatorSettings,
+    progress: Mapping[str, float] | None = None,
+) -> Outcome:
+    """The new status of ``task`` and the actions that bring the world in line with it."""
+    return _Pass(task, jobs, now, settings, progress or {}).run()
+
+
+def request_key(request: StepRequest) -> tuple[str, str | None]:
+    return (request.name, request.request_id)
+
+
+def completed_steps(records: Sequence[StepStatus]) -> set[str]:
+    """Steps whose newest record is completed."""
+    latest = {r.name: r for r in records}
+    return {name for name, r in latest.items() if r.phase == "completed"}
+
+
+def pending_requests(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> list[StepRequest]:
+    """Requests not yet handled, in order: the listed ones, then the pipeline's next step."""
+    seen: set[tuple[str, str | None]] = {(r.name, r.request_id) for r in records}
+    pending = []
+    for request in spec.steps:
+        if request_key(request) not in seen:
+            seen.add(request_key(request))
+            pending.append(request)
+    if spec.pipeline == "full":
+        upcoming = [name for name in STEP_ORDER if name not in completed_steps(records)]
+        if upcoming and (upcoming[0], PIPELINE_REQUEST) not in seen:
+            pending.append(StepRequest(name=upcoming[0], request_id=PIPELINE_REQUEST))
+    return pending
+
+
+def weighted_progress(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> float:
+    """Progress over the requested steps, each counted by its catalog weight."""
+    requested: set[StepName] = {r.name for r in spec.steps}
+    if spec.pipeline == "full":
+        requested |= set(STEP_ORDER)
+    total = sum(CATALOG[name].weight for name in requested)
+    if not total:
+        return 0.0
+    latest = {r.name: r for r in records}
+    done = 0.0
+    for name in requested:
+        record = latest.get(name)
+        if record is not None and record.phase == "completed":
+            done += CATALOG[name].weight
+        elif record is not None and record.phase == "running":
+            done += CATALOG[name].weight * record.progress / 100
+    return round(100 * done / total, 2)
+
+
+def launch_for(
+    task: TrainingTask, name: StepName, params: StepParams, attempt: int, request_id: str | None
+) -> StepLaunch:
+    """Shards default to the task's GPU count; a shard pod gets one GPU, other GPU steps all of them."""
+    definition = CATALOG[name]
+    gpu_count = task.spec.gpu.count
+    shards = 1
+    if definition.sharded:
+        shards = getattr(params, "shards", None) or max(1, gpu_count)
+    gpus = 0
+    if gpu_count and definition.needs_gpu(params):
+        gpus = 1 if definition.sharded else gpu_count
+    return StepLaunch(
+        job_name=job_name(task.metadata.name, name, attempt),
+        step=name,
+        attempt=attempt,
+        params=params.model_dump(mode="json", by_alias=True),
+        shards=shards,
+        gpus_per_pod=gpus,
+        request_id=request_id,
+    )
+
+
+class _Pass:
+    """One reconcile: mutates a copy of the status and collects actions."""
+
+    def __init__(
+        self,
+        task: TrainingTask,
+        jobs: Sequence[ObservedJob],
+        now: datetime,
+        settings: OperatorSettings,
+        progress: Mapping[str, float],
+    ) -> None:
+        self.task = task
+        self.spec = task.spec
+        self.old = task.status
+        self.status = task.status.model_copy(deep=True)
+        self.records = self.status.steps
+        self.jobs = {job.name: job for job in jobs}
+        self.now = now
+        self.settings = settings
+        self.progress = progress
+        self.actions: list[Action] = []
+        self.requeue: float | None = None
+        self.ready: tuple[bool, str, str] | None = None
+        self.unschedulable: str | None = None
+        self.new_run = False
+
+    # -- the pass -------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        self._expire_recorded_jobs()
+        if self.spec.cancel:
+            self._cancel()
+        else:
+            active = self._active()
+            if active is not None:
+                self._drive(active)
+            if self._active() is None:
+                self._start_next()
+        self._delete_orphans()
+        self._finish()
+        actions = list(self.actions)
+        if self.requeue is not None:
+            actions.append(RequeueAfter(round(self.requeue, 3)))
+        return Outcome(self.status, tuple(actions))
+
+    def _active(self) -> StepStatus | None:
+        running = [r for r in self.records if r.phase == "running"]
+        return running[-1] if running else None
+
+    def _start_next(self) -> None:
+        pending = pending_requests(self.spec, self.records)
+        if pending:
+            self._start(pending[0])
+        elif self.status.phase == "running":
+            self._set_phase("completed")
+            self.ready = (True, COMPLETED, "every requested step completed")
+            self._event("Normal", COMPLETED, "every requested step completed")
+
+    def _start(self, request: StepRequest) -> None:
+        definition = CATALOG[request.name]
+        record = StepStatus(name=request.name, phase="running", request_id=request.request_id, started_at=self.now)
+        self.records.append(record)
+        self.status.current_step = request.name
+        try:
+            params = definition.parse_params(request.params)
+        except InvalidInput as exc:
+            return self._fail(record, INVALID_PARAMS, exc.message)
+        missing: list[str] = list(missing_prerequisites(request.name, completed_steps(self.records[:-1])))
+        if missing:
+            return self._fail(record, PREREQUISITE_MISSING, PrerequisiteMissing(request.name, missing).message)
+        attempt = self._attempts_before(len(self.records) - 1, request.name) + 1
+        launch = launch_for(self.task, request.name, params, attempt, request.request_id)
+        record.attempts = 1
+        record.job_name = launch.job_name
+        self._set_phase("running")
+        self.actions.append(CreateJob(launch))
+        self._event("Normal", STEP_STARTED, f"{request.name} started as Job {launch.job_name}")
+        self._running(record)
+        return None
+
+    # -- driving the running step ------------------------------------------------------
+
+    def _drive(self, record: StepStatus) -> None:
+        job = self.jobs.get(record.job_name or "")
+        if job is None:
+            # Lost or never created (the operator stopped after writing status): same name again.
+            self._create(record)
+        elif job.state == "active":
+            self._watch(record, job)
+        elif job.state == "succeeded":
+            self._completed(record, job)
+        else:
+            self._attempt_failed(record, job)
+
+    def _watch(self, record: StepStatus, job: ObservedJob) -> None:
+        reported = self.progress.get(record.name)
+        if reported is not None:
+            record.progress = max(record.progress, min(100.0, max(0.0, float(reported))))
+        if job.unschedulable_since is not None:
+            waited = (self.now - job.unschedulable_since).total_seconds()
+            threshold = self.settings.unschedulable_after_s
+            if waited >= threshold:
+                detail = job.unschedulable_message or "no node fits its pods"
+                self.unschedulable = f"{record.name} cannot be scheduled: {detail}"
+            else:
+                self._requeue(threshold - waited)
+        self._running(record)
+
+    def _completed(self, record: StepStatus, job: ObservedJob) -> None:
+        record.phase = "completed"
+        record.finished_at = job.finished_at or self.now
+        record.progress = 100.0
+        record.message = None
+        self._event("Normal", STEP_COMPLETED, f"{record.name} completed (Job {job.name})")
+
+    def _attempt_failed(self, record: StepStatus, job: ObservedJob) -> None:
+        detail = job.message or f"Job {job.name} failed"
+        if job.exit_code == contract.EXIT_BAD_INPUT:
+            return self._fail(record, BAD_INPUT, detail)
+        limit = self.settings.max_attempts
+        if record.attempts >= limit:
+            return self._fail(record, STEP_FAILED, detail)
+        note = f"attempt {record.attempts} of {limit} failed: {detail}"
+        if record.message != note:
+            record.message = note
+            self._event("Warning", ATTEMPT_FAILED, f"{record.name} {note}")
+        following = record.attempts + 1
+        failed_at = job.finished_at or record.started_at or self.now
+        retry_at = failed_at + timedelta(seconds=following * self.settings.retry_backoff_s)
+        if self.now < retry_at:
+            self._requeue((retry_at - self.now).total_seconds())
+            when = retry_at.isoformat(timespec="seconds")
+            self.ready = (False, STEP_RETRYING, f"{record.name} {note}; attempt {following} at {when}")
+            return None
+        record.attempts = following
+        launch = self._create(record)
+        if launch is not None:
+            self._event("Normal", STEP_RETRYING,
+                        f"{record.name} attempt {following} of {limit} started as Job {launch.job_name}")  # fmt: skip
+        return None
+
+    def _create(self, record: StepStatus) -> StepLaunch | None:
+        """Create the Job of the record's current attempt, its params taken again from its request."""
+        index = next(i for i, r in enumerate(self.records) if r is record)
+        attempt = self._attempts_before(index, record.name) + record.attempts
+        raw = next((r.params for r in self.spec.steps if request_key(r) == (record.name, record.request_id)), {})
+        try:
+            params = CATALOG[record.name].parse_params(raw)
+        except InvalidInput as exc:  # the request was edited since it started
+            self._fail(record, INVALID_PARAMS, exc.message)
+            return None
+        launch = launch_for(self.task, record.name, params, attempt, record.request_id)
+        record.job_name = launch.job_name
+        self.actions.append(CreateJob(launch))
+        self._running(record)
+        return launch
+
+    def _attempts_before(self, index: int, name: str) -> int:
+        return sum(r.attempts for r in self.records[:index] if r.name == name)
+
+    def _running(self, record: StepStatus) -> None:
+        limit = self.settings.max_attempts
+        self.ready = (False, STEP_RUNNING, f"{record.name} running (attempt {record.attempts} of {limit})")
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def _fail(self, record: StepStatus, reason: str, message: str) -> None:
+        record.phase = "failed"
+        record.finished_at = self.now
+        record.message = message
+        self.status.error_message = message
+        self._skip_pending(f"not run: {record.name} failed")
+        self._set_phase("failed")
+        self.ready = (False, reason, message)
+        self._event("Warning", reason, f"{record.name} failed: {message}")
+
+    def _cancel(self) -> None:
+        active = self._active()
+        stopped = False
+        if active is not None:
+            active.phase = "cancelled"
+            active.finished_at = self.now
+            active.message = "cancelled"
+            stopped = True
+        stopped = self._skip_pending("cancelled before it started") or stopped
+        if self.status.phase == "cancelled" or not (stopped or self.status.phase == "created"):
+            return
+        self._set_phase("cancelled")
+        message = "cancelled; outputs of finished steps are kept"
+        if active is not None:
+            message = f"cancelled while {active.name} was running; outputs of finished steps are kept"
+        self.ready = (False, CANCELLED, message)
+        self._event("Normal", CANCELLED, message)
+
+    def _skip_pending(self, note: str) -> bool:
+        pending = pending_requests(self.spec, self.records)
+        for request in pending:
+            self.records.append(
+                StepStatus(name=request.name, phase="cancelled", request_id=request.request_id,
+                           finished_at=self.now, message=note)
+            )  # fmt: skip
+        return bool(pending)
+
+    # -- Jobs whose fate is already decided ---------------------------------------------
+
+    def _expire_recorded_jobs(self) -> None:
+        # Judged on the status as stored (self.old), never on what this pass is about to write.
+        current = [r.job_name for r in self.old.steps if r.phase == "running"]
+        for job in self.jobs.values():
+            if job.finished and not job.ttl_set and not job.deleting and job.name not in current:
+                self.actions.append(ExpireJob(job.name, self.settings.job_ttl_s))
+
+    def _delete_orphans(self) -> None:
+        active = self._active()
+        keep = active.job_name if active is not None else None
+        for job in self.jobs.values():
+            if job.state == "active" and not job.deleting and job.name != keep:
+                self.actions.append(DeleteJob(job.name))
+
+    # -- status ----------------------------------------------------------------------------
+
+    def _set_phase(self, phase: Phase) -> None:
+        if self.status.phase == phase:
+            return
+        self.status.phase = phase
+        if phase == "running":
+            self.status.error_message = None
+            self.new_run = True
+
+    def _finish(self) -> None:
+        status = self.status
+        computed = weighted_progress(self.spec, self.records)
+        if status.phase == "completed":
+            status.progress = 100.0
+        elif self.new_run:
+            status.progress = computed
+        else:
+            status.progress = max(self.old.progress, computed)
+        generation = self.task.metadata.generation
+        status.observed_generation = generation
+        ready = self.ready
+        if ready is None and _condition(status.conditions, READY) is None:
+            ready = (False, CREATED, "no step requested yet")
+        if ready is not None:
+            self._condition(READY, *ready)
+        was_unschedulable = _is_true(_condition(self.old.conditions, UNSCHEDULABLE))
+        if self.unschedulable is not None:
+            self._condition(UNSCHEDULABLE, True, POD_UNSCHEDULABLE, self.unschedulable)
+            if not was_unschedulable:
+                self._event("Warning", POD_UNSCHEDULABLE, self.unschedulable)
+        elif was_unschedulable:
+            self._condition(UNSCHEDULABLE, False, SCHEDULED, "no pod is waiting for resources")
+        for condition in status.conditions:
+            condition.observed_generation = generation
+
+    def _condition(self, type_: str, true: bool, reason: str, message: str) -> None:
+        value: Literal["True", "False"] = "True" if true else "False"
+        conditions = self.status.conditions
+        existing = _condition(conditions, type_)
+        if existing is not None and (existing.status, existing.reason, existing.message) == (
+            value,
+            reason,
+            message,
+        ):
+            return
+        since = self.now
+        if existing is not None and existing.status == value:
+            since = existing.last_transition_time
+        fresh = Condition(type=type_, status=value, reason=reason, message=message, last_transition_time=since)
+        if existing is None:
+            conditions.append(fresh)
+        else:
+            conditions[conditions.index(existing)] = fresh
+
+    def _event(self, type_: EventType, reason: str, message: str) -> None:
+        self.actions.append(Event(type_, reason, message))
+
+    def _requeue(self, seconds: float) -> None:
+        seconds = max(seconds, 0.0)
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+def _condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def _is_true(condition: Condition | None) -> bool:
+    return condition is not None and condition.status == "True"

@@ -1,0 +1,99 @@
+"""`sovits operator` as a real child process, and waiting helpers for the cluster tests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.support.cluster import ClusterInfo
+from tests.support.ports import free_ports
+from tests.support.seaweed import S3Store
+
+REPO = Path(__file__).resolve().parents[3]
+
+# Fast clocks so failures, retries and the unschedulable verdict show within seconds.
+OPERATOR_ENV = {
+    "SOVITS_OPERATOR__MAX_ATTEMPTS": "2",
+    "SOVITS_OPERATOR__RETRY_BACKOFF_S": "0.5",
+    "SOVITS_OPERATOR__UNSCHEDULABLE_AFTER_S": "2",
+    "SOVITS_OPERATOR__PROGRESS_INTERVAL_S": "1",
+    "SOVITS_OPERATOR__JOB_TTL_S": "600",
+    "SOVITS_OPERATOR__DELETE_STORAGE_ON_DELETE": "true",
+    "SOVITS_OPERATOR__STORAGE_CLEANUP_ATTEMPTS": "2",
+    "SOVITS_OPERATOR__METRICS_HOST": "127.0.0.1",
+}
+
+
+class OperatorProcess:
+    """One `sovits operator --all-namespaces` child; restartable, logs kept in a file."""
+
+    def __init__(self, cluster: ClusterInfo, store: S3Store, workdir: Path) -> None:
+        self.port = free_ports(1)[0]
+        self.env = {**cluster.env, **store.env(), **OPERATOR_ENV, "SOVITS_OPERATOR__METRICS_PORT": str(self.port),
+                    "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        self.log = workdir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sovits_operator.cli", "operator", "--all-namespaces"],
+                cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, self.tail()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"operator not healthy after {timeout}s\n{self.tail()}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as when a node dies under the operator."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def get_json(cluster: ClusterInfo, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json"))
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not met within {timeout}s")

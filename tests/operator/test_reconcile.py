@@ -1,0 +1,471 @@
+"""reconcile: one pure decision from a task, its Jobs and the time to actions and a new status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.contract import EXIT_BAD_INPUT
+from sovits_operator.jobs import job_name
+from sovits_operator.model import Condition, TrainingTask
+from sovits_operator.reconcile import (
+    CreateJob,
+    DeleteJob,
+    Event,
+    ExpireJob,
+    ObservedJob,
+    Outcome,
+    RequeueAfter,
+    reconcile,
+)
+from tests.operator.builders import (
+    SETTINGS,
+    T0,
+    a_task,
+    add_request,
+    created_jobs,
+    failed,
+    run_to_rest,
+    running,
+    step_once,
+    succeeded,
+    with_spec,
+)
+
+
+def ready(task: TrainingTask) -> Condition:
+    return next(c for c in task.status.conditions if c.type == "Ready")
+
+
+def condition(task: TrainingTask, type_: str) -> Condition | None:
+    return next((c for c in task.status.conditions if c.type == type_), None)
+
+
+def reasons(outcome: Outcome) -> list[str]:
+    return [e.reason for e in outcome.of(Event)]
+
+
+def record(task: TrainingTask, name: str) -> dict[str, object]:
+    return [s for s in task.status.steps if s.name == name][-1].model_dump()
+
+
+# -- requests and ordering --------------------------------------------------------------------
+
+
+def test_a_task_without_requests_stays_created_and_not_ready() -> None:
+    task, outcome = step_once(a_task())
+
+    assert task.status.phase == "created"
+    assert (ready(task).status, ready(task).reason) == ("False", "Created")
+    assert outcome.actions == ()
+
+
+def test_the_first_request_creates_its_job_and_the_task_runs() -> None:
+    task, outcome = step_once(a_task("convert_audio"))
+
+    assert created_jobs(outcome) == ["voice1-convert-audio-1"]
+    assert task.status.phase == "running"
+    assert task.status.current_step == "convert_audio"
+    assert record(task, "convert_audio")["job_name"] == "voice1-convert-audio-1"
+    assert (ready(task).status, ready(task).reason) == ("False", "StepRunning")
+    assert "StepStarted" in reasons(outcome)
+
+
+def test_only_one_step_runs_at_a_time_while_others_wait() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+
+    task, outcome = step_once(task, [running("voice1-convert-audio-1")])
+
+    assert created_jobs(outcome) == []
+    assert [s.name for s in task.status.steps] == ["convert_audio"]
+
+
+def test_a_succeeded_job_completes_its_step_and_starts_the_next_request_in_the_same_pass() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+
+    task, outcome = step_once(task, [succeeded("voice1-convert-audio-1")])
+
+    assert record(task, "convert_audio")["phase"] == "completed"
+    assert created_jobs(outcome) == ["voice1-slice-audio-1"]
+    assert task.status.current_step == "slice_audio"
+    assert reasons(outcome) == ["StepCompleted", "StepStarted"]
+
+
+def test_the_last_success_completes_the_task_ready_with_full_progress() -> None:
+    task, outcomes, _ = run_to_rest(a_task("convert_audio", "slice_audio"))
+
+    assert task.status.phase == "completed"
+    assert (ready(task).status, ready(task).reason) == ("True", "Completed")
+    assert task.status.progress == 100.0
+    assert "Completed" in reasons(outcomes[-1])
+
+
+def test_pipeline_full_runs_all_eleven_steps_in_catalog_order() -> None:
+    task, _, order = run_to_rest(a_task(pipeline="full"))
+
+    assert order == [job_name("voice1", step, 1) for step in STEP_ORDER]
+    assert task.status.phase == "completed"
+    assert [s.request_id for s in task.status.steps] == ["pipeline"] * 11
+
+
+def test_pipeline_full_asks_only_for_the_steps_not_yet_completed() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio", "slice_audio"))
+
+    task, _, order = run_to_rest(with_spec(task, pipeline="full"))
+
+    assert order[0] == job_name("voice1", "denoise_audio", 1)
+    assert len(order) == 9
+
+
+def test_a_handled_request_is_not_run_again_when_reconciled_again() -> None:
+    task, _, order = run_to_rest(a_task("convert_audio"))
+
+    again, outcome = step_once(task, [succeeded(order[0])])
+
+    assert created_jobs(outcome) == []
+    assert again.status == task.status
+    assert outcome.of(Event) == []
+
+
+def test_a_new_request_id_runs_a_completed_step_again_under_a_new_job_name() -> None:
+    task, _, first = run_to_rest(a_task({"name": "convert_audio", "requestId": "r1"}))
+
+    task, _, second = run_to_rest(add_request(task, "convert_audio", "r2"))
+
+    assert first == ["voice1-convert-audio-1"] and second == ["voice1-convert-audio-2"]
+    assert [(s.request_id, s.phase) for s in task.status.steps] == [("r1", "completed"), ("r2", "completed")]
+
+
+def test_a_request_whose_prerequisites_have_not_completed_fails_naming_them() -> None:
+    task, outcome = step_once(a_task("train_gpt"))
+
+    assert created_jobs(outcome) == []
+    assert task.status.phase == "failed"
+    assert ready(task).reason == "PrerequisiteMissing"
+    assert "train_sovits" in ready(task).message
+    assert "train_sovits" in (task.status.error_message or "")
+
+
+def test_invalid_params_fail_the_task_for_good_with_the_validation_message() -> None:
+    task, outcome = step_once(a_task({"name": "convert_audio", "params": {"sample_rate": 100}}))
+
+    assert created_jobs(outcome) == []
+    assert task.status.phase == "failed"
+    assert ready(task).reason == "InvalidParams"
+    assert (task.status.error_message or "").startswith("convert_audio.params.sample_rate:")
+
+
+# -- failure and retries ----------------------------------------------------------------------
+
+
+def test_a_failed_job_is_retried_after_backoff_as_a_new_attempt() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    first = failed("voice1-convert-audio-1", at=T0)
+
+    waiting, outcome = step_once(task, [first], now=T0 + timedelta(seconds=1))
+
+    assert created_jobs(outcome) == []
+    assert outcome.of(RequeueAfter) == [RequeueAfter(19.0)]  # attempt 2 waits 2 x 10 s
+    assert waiting.status.phase == "running"
+    assert ready(waiting).reason == "StepRetrying"
+    assert "AttemptFailed" in reasons(outcome)
+
+    retried, outcome = step_once(waiting, [first], now=T0 + timedelta(seconds=20))
+
+    assert created_jobs(outcome) == ["voice1-convert-audio-2"]
+    assert record(retried, "convert_audio")["attempts"] == 2
+
+
+def test_after_the_last_attempt_the_task_fails_with_the_pods_termination_message() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    jobs: list[ObservedJob] = []
+    now = T0
+    for attempt in range(1, SETTINGS.max_attempts + 1):
+        jobs.append(failed(job_name("voice1", "convert_audio", attempt), "ffmpeg: no audio stream", at=now))
+        now += timedelta(minutes=5)
+        task, outcome = step_once(task, jobs, now=now)
+
+    assert created_jobs(outcome) == []
+    assert task.status.phase == "failed"
+    assert task.status.error_message == "ffmpeg: no audio stream"
+    assert ready(task).reason == "StepFailed"
+    assert record(task, "convert_audio")["attempts"] == 3
+
+
+def test_a_bad_input_exit_code_fails_the_task_without_a_retry() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+
+    task, outcome = step_once(
+        task, [failed("voice1-convert-audio-1", "no input audio uploaded", exit_code=EXIT_BAD_INPUT)]
+    )
+
+    assert created_jobs(outcome) == []
+    assert task.status.phase == "failed"
+    assert task.status.error_message == "no input audio uploaded"
+    assert ready(task).reason == "BadInput"
+
+
+def test_a_failure_marks_the_requests_waiting_behind_it_as_not_run() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+
+    task, _ = step_once(task, [failed("voice1-convert-audio-1", exit_code=EXIT_BAD_INPUT)])
+
+    assert record(task, "slice_audio")["phase"] == "cancelled"
+    assert record(task, "slice_audio")["message"] == "not run: convert_audio failed"
+
+
+def test_a_request_added_after_a_failure_runs_and_clears_the_error() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    task, _ = step_once(task, [failed("voice1-convert-audio-1", exit_code=EXIT_BAD_INPUT)])
+
+    task, outcome = step_once(add_request(task, "convert_audio", "again"))
+
+    assert created_jobs(outcome) == ["voice1-convert-audio-2"]
+    assert task.status.phase == "running"
+    assert task.status.error_message is None
+
+
+def test_the_pipeline_stops_at_a_failed_step_until_that_step_is_requested_again() -> None:
+    task, _ = step_once(a_task(pipeline="full"))
+    task, _ = step_once(task, [failed("voice1-convert-audio-1", exit_code=EXIT_BAD_INPUT)])
+
+    stopped, outcome = step_once(task)
+    resumed, _, order = run_to_rest(add_request(task, "convert_audio", "fix"))
+
+    assert created_jobs(outcome) == [] and stopped.status.phase == "failed"
+    assert order[0] == "voice1-convert-audio-2" and order[1] == "voice1-slice-audio-1"
+    assert resumed.status.phase == "completed"
+
+
+# -- scheduling -------------------------------------------------------------------------------
+
+NO_GPU = "0/6 nodes are available: 2 Insufficient nvidia.com/gpu, 4 node(s) didn't match selector."
+
+
+def waiting_for_gpu(since_s: float) -> ObservedJob:
+    return ObservedJob(
+        name="voice1-asr-transcribe-1",
+        state="active",
+        unschedulable_since=T0 - timedelta(seconds=since_s),
+        unschedulable_message=NO_GPU,
+    )
+
+
+def test_a_pod_unschedulable_past_the_limit_gives_a_condition_naming_the_resource() -> None:
+    task, outcome = step_once(a_task_running_asr(), [waiting_for_gpu(61)])
+
+    unschedulable = condition(task, "Unschedulable")
+    assert unschedulable is not None and unschedulable.status == "True"
+    assert "nvidia.com/gpu" in unschedulable.message
+    assert task.status.phase == "running"
+    assert "PodUnschedulable" in reasons(outcome)
+
+
+def test_a_pod_unschedulable_for_less_than_the_limit_only_asks_to_look_again() -> None:
+    task, outcome = step_once(a_task_running_asr(), [waiting_for_gpu(15)])
+
+    assert condition(task, "Unschedulable") is None
+    assert outcome.of(RequeueAfter) == [RequeueAfter(45.0)]
+
+
+def test_the_unschedulable_condition_turns_false_once_the_pod_is_scheduled() -> None:
+    task, _ = step_once(a_task_running_asr(), [waiting_for_gpu(61)])
+
+    task, outcome = step_once(task, [running("voice1-asr-transcribe-1")])
+
+    unschedulable = condition(task, "Unschedulable")
+    assert unschedulable is not None and unschedulable.status == "False"
+    assert "PodUnschedulable" not in reasons(outcome)
+
+
+def a_task_running_asr() -> TrainingTask:
+    task, _, _ = run_to_rest(a_task("convert_audio", "slice_audio", "denoise_audio"))
+    task, _ = step_once(add_request(task, "asr_transcribe"))
+    return task
+
+
+# -- cancel -------------------------------------------------------------------------------------
+
+
+def test_cancel_deletes_the_running_job_and_keeps_finished_steps() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio", "denoise_audio"))
+    task, _ = step_once(task, [succeeded("voice1-convert-audio-1")])
+    jobs = [succeeded("voice1-convert-audio-1"), running("voice1-slice-audio-1")]
+
+    task, outcome = step_once(with_spec(task, cancel=True), jobs)
+
+    assert outcome.of(DeleteJob) == [DeleteJob("voice1-slice-audio-1")]
+    assert task.status.phase == "cancelled"
+    assert ready(task).reason == "Cancelled"
+    assert [(s.name, s.phase) for s in task.status.steps] == [
+        ("convert_audio", "completed"),
+        ("slice_audio", "cancelled"),
+        ("denoise_audio", "cancelled"),
+    ]
+    assert "Cancelled" in reasons(outcome)
+
+
+def test_a_cancelled_task_stays_cancelled_and_quiet() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    task, _ = step_once(with_spec(task, cancel=True), [running("voice1-convert-audio-1")])
+
+    again, outcome = step_once(task)
+
+    assert again.status == task.status
+    assert outcome.actions == ()
+
+
+def test_a_new_request_after_cancel_resumes_the_task() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+    task, _ = step_once(task, [succeeded("voice1-convert-audio-1")])
+    task, _ = step_once(with_spec(task, cancel=True), [running("voice1-slice-audio-1")])
+
+    resumed = add_request(with_spec(task, cancel=False), "slice_audio", "resume")
+    task, outcome = step_once(resumed, [succeeded("voice1-convert-audio-1")])
+
+    assert created_jobs(outcome) == ["voice1-slice-audio-2"]
+    assert task.status.phase == "running"
+
+
+# -- progress, generations, events -------------------------------------------------------------
+
+
+def test_progress_is_weighted_across_the_requested_steps() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio", "denoise_audio"))
+
+    task, _ = step_once(task, [succeeded("voice1-convert-audio-1")])
+    # convert (0.02) of convert + slice + denoise (0.07) is done
+    assert task.status.progress == round(100 * 0.02 / 0.07, 2)
+
+    task, _ = step_once(task, [running("voice1-slice-audio-1")], progress={"slice_audio": 50})
+    assert task.status.progress == round(100 * 0.03 / 0.07, 2)
+
+
+def test_progress_never_goes_back_within_a_run() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+    task, _ = step_once(task, [running("voice1-convert-audio-1")], progress={"convert_audio": 80})
+
+    task, _ = step_once(task, [running("voice1-convert-audio-1")], progress={"convert_audio": 30})
+
+    assert record(task, "convert_audio")["progress"] == 80
+    assert task.status.progress == 40.0
+
+
+def test_observed_generation_is_recorded_on_status_and_conditions() -> None:
+    task, _ = step_once(a_task("convert_audio", generation=7))
+
+    assert task.status.observed_generation == 7
+    assert ready(task).observed_generation == 7
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+    since = ready(task).last_transition_time
+
+    task, _ = step_once(task, [succeeded("voice1-convert-audio-1")], now=T0 + timedelta(minutes=1))
+
+    assert ready(task).last_transition_time == since
+
+
+def test_every_transition_of_a_two_step_run_has_one_event() -> None:
+    _, outcomes, _ = run_to_rest(a_task("convert_audio", "slice_audio"))
+
+    assert [r for o in outcomes for r in reasons(o)] == [
+        "StepStarted",
+        "StepCompleted",
+        "StepStarted",
+        "StepCompleted",
+        "Completed",
+    ]
+
+
+# -- Jobs the status already decided about ------------------------------------------------------
+
+
+def test_a_finished_job_gets_its_ttl_only_after_status_recorded_its_outcome() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    done = succeeded("voice1-convert-audio-1")
+
+    task, recording = step_once(task, [done])
+    _, after = step_once(task, [done])
+
+    assert recording.of(ExpireJob) == []
+    assert after.of(ExpireJob) == [ExpireJob("voice1-convert-audio-1", SETTINGS.job_ttl_s)]
+
+
+def test_a_completed_step_whose_job_is_gone_is_never_created_again() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio"))
+
+    _, outcome = step_once(task, [])
+
+    assert outcome.actions == ()
+
+
+def test_a_running_step_whose_job_is_missing_gets_the_same_job_name_again() -> None:
+    task, first = step_once(a_task("convert_audio"))
+
+    _, again = step_once(task, [])
+
+    assert created_jobs(again) == created_jobs(first) == ["voice1-convert-audio-1"]
+    assert again.of(Event) == []
+
+
+def test_an_active_job_the_status_does_not_name_is_deleted() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+
+    _, outcome = step_once(task, [running("voice1-convert-audio-1"), running("voice1-train-gpt-4")])
+
+    assert outcome.of(DeleteJob) == [DeleteJob("voice1-train-gpt-4")]
+
+
+# -- what a launch asks for ----------------------------------------------------------------------
+
+
+def launch_of(task: TrainingTask) -> CreateJob:
+    actions = reconcile(task, [], T0, SETTINGS).of(CreateJob)
+    assert len(actions) == 1
+    return actions[0]  # type: ignore[no-any-return]
+
+
+def test_a_sharded_step_gets_one_shard_per_gpu_and_one_gpu_per_shard() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio", "slice_audio", "denoise_audio", "asr_transcribe", gpus=3))
+
+    launch = launch_of(add_request(task, "extract_text_features")).launch
+
+    assert (launch.shards, launch.gpus_per_pod) == (3, 1)
+
+
+def test_explicit_shards_win_over_the_gpu_count() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio", "slice_audio", "denoise_audio", "asr_transcribe", gpus=3))
+
+    launch = launch_of(add_request(task, "extract_text_features", shards=5)).launch
+
+    assert launch.shards == 5
+
+
+def test_cpu_steps_ask_for_no_gpu() -> None:
+    assert launch_of(a_task("convert_audio", gpus=4)).launch.gpus_per_pod == 0
+
+
+def test_a_training_step_gets_all_of_the_tasks_gpus_in_one_pod() -> None:
+    task = a_task(pipeline="full", gpus=2)
+    task, _, _ = run_to_rest(task)
+
+    launch = launch_of(add_request(task, "train_sovits", "again")).launch
+
+    assert (launch.shards, launch.gpus_per_pod) == (1, 2)
+
+
+def test_denoising_needs_a_gpu_only_with_the_model_backend() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio", "slice_audio"))
+
+    spectral = launch_of(add_request(task, "denoise_audio", backend="spectral")).launch
+    frcrn = launch_of(add_request(task, "denoise_audio", backend="frcrn")).launch
+
+    assert (spectral.gpus_per_pod, frcrn.gpus_per_pod) == (0, 1)
+
+
+def test_params_reach_the_launch_validated_with_defaults_filled_in() -> None:
+    launch = launch_of(a_task({"name": "convert_audio", "params": {"sample_rate": 16000}})).launch
+
+    assert launch.params == {"sample_rate": 16000}
