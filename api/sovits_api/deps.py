@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the process's services and the caller's tenant."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sovits_operator.errors import NotFound
+
+from .auth import Tenant
+from .services import Services
+
+# A Kubernetes object name (DNS subdomain); task ids made by the API are UUIDs.
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_bearer = HTTPBearer(auto_error=False, description="A token from api.tokens or the tokens Secret.")
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def tenant(svc: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Tenant:
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    return svc.tenants.authenticate(header)
+
+
+TenantDep = Annotated[Tenant, Depends(tenant)]
+
+
+def task_id(task_id: Annotated[str, Path(description="The task's id (a UUID for tasks the API made).")]) -> str:
+    """A name that cannot be a task is simply an unknown task (404), as the seed answered."""
+    if not _NAME.match(task_id):
+        raise NotFound(f"task {task_id} not found", field="task_id")
+    return task_id
+
+
+TaskIdDep = Annotated[str, Depends(task_id)]

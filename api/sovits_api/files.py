@@ -1,0 +1,111 @@
+"""A task's files: listing with the step that wrote each, and resolving download names.
+
+Download names stay inside the task's prefix: anything that could leave it (``..``, an
+absolute path, a backslash, NUL) is "not found", exactly like a name that does not exist,
+so probing reveals nothing. A bare filename is looked up where the seed looked (``output/``,
+``experiments/{exp_name}/``, the task folder); a relative path such as ``sliced/a.wav`` (as
+the file listing shows it) names one file directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sovits_operator import storage
+from sovits_operator.catalog import StepName
+from sovits_operator.errors import InvalidInput, NotFound, StorageUnavailable
+
+from .schemas import FileEntry
+
+_FOLDER_STEP: dict[str, StepName] = {
+    "converted_wav": "convert_audio",
+    "sliced": "slice_audio",
+    "denoised": "denoise_audio",
+    "output": "test_inference",
+}
+# Upstream's names inside experiments/{exp}/ (see reference/upstream-gpt-sovits.md).
+_EXPERIMENT_STEP: tuple[tuple[str, StepName], ...] = (
+    ("2-name2text", "extract_text_features"),
+    ("3-bert", "extract_text_features"),
+    ("4-cnhubert", "extract_audio_features"),
+    ("5-wav32k", "extract_audio_features"),
+    ("7-sv_cn", "extract_speaker_vectors"),
+    ("6-name2semantic", "extract_semantic_features"),
+    ("logs_s2", "train_sovits"),
+    ("SoVITS_weights", "train_sovits"),
+    ("logs_s1", "train_gpt"),
+    ("GPT_weights", "train_gpt"),
+)
+_STEP_NAMED_FILES = ("logs", "progress")  # logs/{step}.log, progress/{step}.json
+
+
+def step_of(rel: str, steps: tuple[StepName, ...]) -> StepName | None:
+    """The step that writes ``rel`` (a key relative to the task prefix); None for uploads."""
+    parts = rel.split("/")
+    top = parts[0]
+    if top in _FOLDER_STEP:
+        return _FOLDER_STEP[top]
+    if top == "transcripts":
+        return None if rel.endswith(".list") and "asr_transcribe" not in steps else "asr_transcribe"
+    if top in _STEP_NAMED_FILES and len(parts) == 2:
+        stem = parts[1].rsplit(".", 1)[0]
+        return next((s for s in steps if s == stem), None)
+    if top == "experiments":
+        for part in parts[1:]:
+            for marker, step in _EXPERIMENT_STEP:
+                if part.startswith(marker):
+                    return step
+    return None
+
+
+def listing(objects: storage.TaskStore, steps: tuple[StepName, ...]) -> list[FileEntry]:
+    return [
+        FileEntry(name=info.key, size=info.size, step=step_of(info.key, steps), last_modified=info.last_modified)
+        for info in objects.iter_objects()
+    ]
+
+
+def resolve(objects: storage.TaskStore, filename: str, exp_name: str) -> str:
+    """The key (relative to the task prefix) a download name means; NotFound otherwise."""
+    try:
+        storage.check_key(filename, field="filename")
+    except InvalidInput:
+        raise NotFound(f"file {filename!r} not found", field="filename") from None
+    candidates = [filename] if "/" in filename else [
+        f"output/{filename}", f"experiments/{exp_name}/{filename}", filename,
+    ]  # fmt: skip
+    for rel in candidates:
+        if objects.exists(rel):
+            return rel
+    raise NotFound(f"file {filename!r} not found", field="filename")
+
+
+def read_chunks(objects: storage.TaskStore, rel: str, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    """The object's bytes in chunks without loading it whole (blocking; iterate in a thread).
+
+    ``storage.ObjectStore`` has no streaming read yet, so this reaches the two backends'
+    own handles; another backend falls back to one ``get_bytes``.
+    """
+    store: Any = objects.store
+    key = objects.key(rel)
+    if isinstance(store, storage.S3ObjectStore):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"]
+            yield from body.iter_chunks(chunk)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound(f"file {rel!r} not found", field="filename") from exc
+            raise StorageUnavailable(f"download {rel}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"download {rel}: {exc}") from exc
+    elif isinstance(store, storage.LocalObjectStore):
+        path: Path = store.root / key
+        with path.open("rb") as handle:
+            while data := handle.read(chunk):
+                yield data
+    else:
+        yield objects.get_bytes(rel)

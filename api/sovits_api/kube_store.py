@@ -1,0 +1,205 @@
+"""The task store over TrainingTask objects in a Kubernetes cluster.
+
+The API writes only ``spec`` and annotations; status belongs to the operator (the status
+subresource ignores ``status`` in our PUTs). Writes are optimistic: read, apply the pure
+mutation, PUT with the read resourceVersion, and on 409 read again and retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from sovits_operator.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
+from sovits_operator.model import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    StepRequest,
+    TrainingTask,
+    TrainingTaskSpec,
+)
+
+from . import bookkeeping, mutations
+from . import labels as label_syntax
+from .store import Mutation, Page
+
+T = TypeVar("T")
+UPDATE_ATTEMPTS = 8
+REQUEST_TIMEOUT_S = 30.0
+FIELD_MANAGER = "sovits-api"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
+    """A client from a kubeconfig (argument, $KUBECONFIG, ~/.kube/config) or the pod's account."""
+    if kubeconfig is None and "KUBECONFIG" not in os.environ and "KUBERNETES_SERVICE_HOST" in os.environ:
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return k8s.ApiClient(configuration)
+    client: k8s.ApiClient = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    return client
+
+
+class KubeTaskStore:
+    def __init__(
+        self, api: k8s.ApiClient, ping_namespace: str = "default", clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._objects = k8s.CustomObjectsApi(api)
+        self._ping_namespace = ping_namespace
+        self._clock = clock
+
+    def create(self, namespace: str, task_id: str, spec: TrainingTaskSpec, labels: Mapping[str, str]) -> TrainingTask:
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": task_id,
+                "labels": dict(labels),
+                "annotations": {bookkeeping.UPDATED_AT: self._clock().isoformat()},
+            },
+            "spec": spec.wire(),
+        }
+        obj = _call(
+            self._objects.create_namespaced_custom_object,
+            GROUP, VERSION, namespace, PLURAL, body, field_manager=FIELD_MANAGER,
+        )  # fmt: skip
+        return TrainingTask.model_validate(obj)
+
+    def get(self, namespace: str, task_id: str) -> TrainingTask:
+        with _task_named(task_id):
+            obj = _call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, task_id)
+        return TrainingTask.model_validate(obj)
+
+    def list(
+        self,
+        namespace: str,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> Page:
+        # Same parser as the local store, so both refuse the same selectors with the same words.
+        label_syntax.parse_selector(label_selector or "")
+        kwargs: dict[str, Any] = {}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if limit is not None:
+            kwargs["limit"] = limit
+        if continue_token:
+            kwargs["_continue"] = continue_token
+        try:
+            result = _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, **kwargs)
+        except _Expired:
+            raise InvalidInput("continue: the token expired; list again from the start", field="continue") from None
+        except InvalidInput as exc:
+            if continue_token:
+                raise InvalidInput(f"continue: {exc.message}", field="continue") from exc
+            raise
+        listing = cast(dict[str, Any], result)
+        items = [TrainingTask.model_validate(o) for o in listing.get("items", [])]
+        return Page(items, (listing.get("metadata") or {}).get("continue") or None)
+
+    def append_step(self, namespace: str, task_id: str, request: StepRequest) -> TrainingTask:
+        return self._update(namespace, task_id, lambda t: mutations.append_step(t, request, self._clock()))
+
+    def cancel(self, namespace: str, task_id: str) -> TrainingTask:
+        return self._update(namespace, task_id, lambda t: mutations.request_cancel(t, self._clock()))
+
+    def delete(self, namespace: str, task_id: str) -> None:
+        # Background propagation: the operator's finalizer removes Jobs (and storage if configured).
+        with _task_named(task_id):
+            _call(
+            self._objects.delete_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURAL, task_id, propagation_policy="Background",
+            )  # fmt: skip
+
+    def annotate(self, namespace: str, task_id: str, values: Mapping[str, str]) -> TrainingTask:
+        # A merge patch of metadata.annotations touches nothing else and needs no retry loop.
+        with _task_named(task_id):
+            obj = _call(
+                self._objects.patch_namespaced_custom_object,
+                GROUP, VERSION, namespace, PLURAL, task_id, {"metadata": {"annotations": dict(values)}},
+                field_manager=FIELD_MANAGER,
+            )  # fmt: skip
+        return TrainingTask.model_validate(obj)
+
+    def ping(self) -> None:
+        _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, self._ping_namespace, PLURAL, limit=1)
+
+    def _update(self, namespace: str, task_id: str, mutate: Mutation) -> TrainingTask:
+        for _ in range(UPDATE_ATTEMPTS):
+            current = self.get(namespace, task_id)
+            changed = mutate(current)
+            body = changed.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
+            body["metadata"].pop("managedFields", None)
+            try:
+                obj = _call(
+                    self._objects.replace_namespaced_custom_object,
+                    GROUP, VERSION, namespace, PLURAL, task_id, body, field_manager=FIELD_MANAGER,
+                )  # fmt: skip
+            except Conflict:
+                continue  # someone wrote in between (the operator, another replica): read again
+            return TrainingTask.model_validate(obj)
+        raise Retryable(f"task {task_id} kept changing under {UPDATE_ATTEMPTS} attempts to update it")
+
+
+@contextmanager
+def _task_named(task_id: str) -> Iterator[None]:
+    """The API server's 404 names the resource type; ours names the task, as the seed's did."""
+    try:
+        yield
+    except NotFound as exc:
+        raise NotFound(f"task {task_id} not found", field="task_id") from exc
+
+
+class _Expired(SovitsError):
+    code = "gone"
+
+
+def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """One API call with the kubernetes client's errors translated into the domain's."""
+    try:
+        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+    except k8s.ApiException as exc:
+        raise _translate(exc) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise Retryable(f"kubernetes API unreachable: {exc}") from exc
+
+
+def _translate(exc: k8s.ApiException) -> SovitsError:
+    message = _status_message(exc)
+    status = exc.status or 0
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 410:
+        return _Expired(message)
+    if status in (400, 422):
+        return InvalidInput(message)
+    if status in (401, 403):
+        # The API's own service account lacks rights: an operator error, not the caller's.
+        return SovitsError(f"kubernetes API refused the API's credentials: {message}")
+    return Retryable(f"kubernetes API error {status}: {message}")
+
+
+def _status_message(exc: k8s.ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "")
+        return str(body.get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason or exc.status)

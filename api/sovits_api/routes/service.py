@@ -1,0 +1,55 @@
+"""The service itself: what it is (``/``), whether it lives and can serve, and its metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sovits_operator import __version__
+from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.errors import SovitsError
+
+from ..deps import ServicesDep, TenantDep
+from ..schemas import ServiceInfo
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/", response_model=ServiceInfo, summary="About this service")
+def root() -> ServiceInfo:
+    return ServiceInfo(
+        message="GPT-SoVITS training service API",
+        version=__version__,
+        docs_url="/docs",
+        api_prefix="/api/v1",
+        steps=list(STEP_ORDER),
+    )
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the task store and the object store answer")
+def readyz(svc: ServicesDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        svc.tasks.ping()
+        checks["tasks"] = "ok"
+    except SovitsError as exc:
+        checks["tasks"] = exc.message
+    try:
+        next(iter(svc.objects.iter_objects(svc.settings.storage.tasks_prefix)), None)
+        checks["objects"] = "ok"
+    except SovitsError as exc:
+        checks["objects"] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
+                        status_code=200 if ready else 503)  # fmt: skip
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(svc: ServicesDep, _: TenantDep) -> Response:
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,72 @@
+"""Task lifecycle: the seed's create, get, list, cancel and delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Response
+
+from .. import convert, labels
+from ..deps import ServicesDep, TaskIdDep, TenantDep
+from ..schemas import Message, TaskCreate, TaskPublic
+from ..store import list_all
+from ..view import task_view
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+CONTINUE_HEADER = "X-Continue-Token"
+
+
+@router.post("/task/create", response_model=TaskPublic, summary="Create a training task")
+def create_task(body: TaskCreate, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
+    labels.validate_labels(body.labels)
+    spec = convert.spec_from_create(body, svc.settings.training, svc.settings.gpu)
+    task = svc.tasks.create(tenant.namespace, str(uuid.uuid4()), spec, body.labels)
+    svc.metrics.tasks_created.inc()
+    return task_view(task)
+
+
+@router.get("/task/{task_id}", response_model=TaskPublic, summary="Get a task")
+def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
+    return task_view(svc.tasks.get(tenant.namespace, task_id))
+
+
+@router.get(
+    "/tasks",
+    response_model=list[TaskPublic],
+    summary="List tasks",
+    description="Without `limit`, every task (the seed's call). With `limit`, one page; the "
+    f"`{CONTINUE_HEADER}` response header (and a `Link: rel=next`) carries the next page's token.",
+)
+def list_tasks(
+    svc: ServicesDep,
+    tenant: TenantDep,
+    response: Response,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    continue_token: Annotated[str | None, Query(alias="continue", max_length=4096)] = None,
+    label_selector: Annotated[str | None, Query(max_length=1024)] = None,
+) -> list[TaskPublic]:
+    if limit is None and continue_token is None:
+        return [task_view(t) for t in list_all(svc.tasks, tenant.namespace, label_selector)]
+    page = svc.tasks.list(tenant.namespace, label_selector=label_selector, limit=limit, continue_token=continue_token)
+    if page.continue_token:
+        response.headers[CONTINUE_HEADER] = page.continue_token
+        query = {"continue": page.continue_token, **({"limit": limit} if limit else {})}
+        if label_selector:
+            query["label_selector"] = label_selector
+        response.headers["Link"] = f'</api/v1/tasks?{urlencode(query)}>; rel="next"'
+    return [task_view(t) for t in page.items]
+
+
+@router.post("/task/{task_id}/cancel", response_model=Message, summary="Cancel a task")
+def cancel_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> Message:
+    svc.tasks.cancel(tenant.namespace, task_id)
+    return Message(message=f"task {task_id} cancelled; running steps are being stopped")
+
+
+@router.delete("/task/{task_id}", response_model=Message, summary="Delete a task")
+def delete_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> Message:
+    svc.tasks.delete(tenant.namespace, task_id)
+    return Message(message=f"task {task_id} deleted")

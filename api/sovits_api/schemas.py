@@ -1,0 +1,119 @@
+"""The REST shapes: the seed's JSON field names, kept apart from the TrainingTask model.
+
+Input models refuse unknown keys; output models carry exactly the seed's fields (a test pins
+the names) so the seed's client reads them unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sovits_operator.catalog import StepName
+from sovits_operator.model import EXP_NAME_PATTERN, Language, ModelVersion, Phase
+
+# "0", "0-1-2": the seed's device list, dash-separated ids.
+GPU_ID_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3}){0,63}$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedConfig(Strict):
+    """The seed's ``config`` object, snake_case, plus our extensions (model_version onwards)."""
+
+    exp_name: str = Field(pattern=EXP_NAME_PATTERN, description="Experiment name (upstream logs/<exp>).")
+    language: Language = "zh"
+    batch_size: int | None = Field(default=None, ge=1, le=256, description="Defaults to the server's.")
+    epochs_s2: int | None = Field(default=None, ge=1, le=1000, description="SoVITS epochs.")
+    epochs_s1: int | None = Field(default=None, ge=1, le=1000, description="GPT epochs.")
+    gpu_id: str | int | None = Field(default=None, description="Devices, dash-separated ('0-1-2' means three GPUs).")
+    model_version: ModelVersion = "v2Pro"
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description="Receives a signed POST when a step completes, fails or is cancelled.",
+    )
+    queue_name: str | None = Field(default=None, pattern=LABEL_VALUE_PATTERN, max_length=63)
+
+
+class TaskCreate(Strict):
+    task_name: str = Field(max_length=256)
+    config: SeedConfig
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Kubernetes labels for the task (select with label_selector)."
+    )
+
+
+class TaskPublic(BaseModel):
+    """A task as the seed showed it. Field names are a promise to existing clients."""
+
+    task_id: str
+    task_name: str
+    status: Phase
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    progress: float
+    current_step: StepName | None = None
+    error_message: str | None = None
+
+
+class StepBody(Strict):
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Step parameters with upstream's names; see each step's model."
+    )
+
+
+class StepAccepted(BaseModel):
+    message: str
+    task_id: str
+    step: StepName
+    request_id: str
+
+
+class Message(BaseModel):
+    message: str
+
+
+class Uploaded(BaseModel):
+    message: str
+    filename: str
+    path: str = Field(description="Key under the task's prefix.")
+    size: int
+    content_type: str
+
+
+class FileEntry(BaseModel):
+    name: str = Field(description="Path under the task's prefix; pass it to files/download.")
+    size: int
+    step: StepName | None = Field(description="The step that wrote it; null for uploads.")
+    last_modified: datetime | None = None
+
+
+class FileList(BaseModel):
+    files: list[FileEntry]
+
+
+class Logs(BaseModel):
+    logs: str
+    steps: list[StepName] = Field(description="The steps whose logs are included, in pipeline order.")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: str
+    field: str | None = None
+
+
+class ServiceInfo(BaseModel):
+    message: str
+    version: str
+    docs_url: str
+    api_prefix: str
+    steps: list[StepName]

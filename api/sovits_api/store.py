@@ -1,0 +1,74 @@
+"""The task store: where TrainingTasks live, seen through the operations the API needs.
+
+Two implementations: ``kube_store.KubeTaskStore`` (TrainingTask objects in a cluster) and
+``local_store.SqliteTaskStore`` (the same objects in SQLite for ``sovits local``). Every
+method blocks; callers on an event loop run them in a thread. The namespace is the tenant.
+Errors are the domain's: NotFound, InvalidInput (a bad selector or continue token),
+TaskBusy/PrerequisiteMissing from the step checks, Retryable when the backend is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from sovits_operator.model import StepRequest, TrainingTask, TrainingTaskSpec
+
+# Page size the stores use when a caller asks for every task.
+LIST_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[TrainingTask]
+    continue_token: str | None = None
+
+
+class TaskStore(Protocol):
+    def create(
+        self, namespace: str, task_id: str, spec: TrainingTaskSpec, labels: Mapping[str, str]
+    ) -> TrainingTask: ...
+
+    def get(self, namespace: str, task_id: str) -> TrainingTask: ...
+
+    def list(
+        self,
+        namespace: str,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> Page:
+        """One page of tasks; ``continue_token`` of the result fetches the next (None at the end)."""
+        ...
+
+    def append_step(self, namespace: str, task_id: str, request: StepRequest) -> TrainingTask:
+        """Append a step request after the busy and prerequisite checks, atomically."""
+        ...
+
+    def cancel(self, namespace: str, task_id: str) -> TrainingTask: ...
+
+    def delete(self, namespace: str, task_id: str) -> None: ...
+
+    def annotate(self, namespace: str, task_id: str, values: Mapping[str, str]) -> TrainingTask:
+        """Merge annotations (the webhook worker's delivery record)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise Retryable when the backend cannot serve requests."""
+        ...
+
+
+def list_all(store: TaskStore, namespace: str, label_selector: str | None = None) -> Iterator[TrainingTask]:
+    """Every task, page by page (the seed's plain GET /tasks)."""
+    token: str | None = None
+    while True:
+        page = store.list(namespace, label_selector=label_selector, limit=LIST_CHUNK, continue_token=token)
+        yield from page.items
+        token = page.continue_token
+        if not token:
+            return
+
+
+Mutation = Callable[[TrainingTask], TrainingTask]

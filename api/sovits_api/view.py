@@ -1,0 +1,80 @@
+"""What the API shows of a TrainingTask: a pure function of the object.
+
+"No stale completed": a step request the API appended (it carries a requestId) that the
+operator has not yet recorded in ``status.steps`` is shown as ``running`` with that step as
+``current_step``. The seed's client polls for ``completed``/``failed`` right after posting a
+step; without this it could read the previous step's ``completed`` and move on too early.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sovits_operator.model import Phase, StepRequest, TrainingTask
+
+from . import bookkeeping
+from .convert import config_from_spec
+from .schemas import TaskPublic
+
+TERMINAL: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})
+
+
+def pending_request(task: TrainingTask) -> StepRequest | None:
+    """The oldest API-made request the operator has not recorded yet, if any.
+
+    Requests are handled in order, so everything up to the newest recorded one is settled,
+    even when status keeps only the latest record per step.
+    """
+    recorded = {s.request_id for s in task.status.steps if s.request_id}
+    requests = task.spec.steps
+    settled = max((i for i, r in enumerate(requests) if r.request_id in recorded), default=-1)
+    return next((r for r in requests[settled + 1 :] if r.request_id), None)
+
+
+def completed_steps(task: TrainingTask) -> set[str]:
+    return {s.name for s in task.status.steps if s.phase == "completed"}
+
+
+def cancelling(task: TrainingTask) -> bool:
+    """Cancel was asked for and the operator still reports work in flight."""
+    return task.spec.cancel and task.status.phase == "running"
+
+
+def task_view(task: TrainingTask) -> TaskPublic:
+    status = task.status
+    phase: Phase = status.phase
+    current = status.current_step
+    error = status.error_message
+    pending = None if task.spec.cancel else pending_request(task)
+    if task.spec.cancel:
+        # The seed answered cancel with "cancelled" at once; the operator confirms it later.
+        phase = "cancelled"
+    elif pending is not None:
+        phase, current, error = "running", pending.name, None
+    created = task.metadata.creation_timestamp or bookkeeping.updated_at(task)
+    assert created is not None, "a stored task always has a creation time"
+    return TaskPublic(
+        task_id=task.metadata.name,
+        task_name=task.spec.task_name,
+        status=phase,
+        config=config_from_spec(task.spec),
+        created_at=_aware(created),
+        updated_at=_updated_at(task, created),
+        progress=status.progress,
+        current_step=current,
+        error_message=error,
+    )
+
+
+def _updated_at(task: TrainingTask, created: datetime) -> datetime:
+    """The newest moment the object shows: an API write, a step start or end, a condition flip."""
+    moments = [created, bookkeeping.updated_at(task)]
+    for step in task.status.steps:
+        moments += [step.started_at, step.finished_at]
+    moments += [c.last_transition_time for c in task.status.conditions]
+    return max(_aware(m) for m in moments if m is not None)
+
+
+def _aware(moment: datetime) -> datetime:
+    # Kubernetes writes UTC; a naive time from another writer is read as UTC too.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
