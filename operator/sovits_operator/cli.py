@@ -15,10 +15,6 @@ from . import __version__
 
 NOT_YET = {
     "local": "the embedded local runtime (issue: sovits local)",
-    "operator": "the kopf operator (issue: operator)",
-    "api": "the REST facade (issue: REST facade)",
-    "step": "the step runner (issue: step runner and step images)",
-    "models": "the model store tools (issue: step runner and step images)",
     "task": "the client CLI (issue: sovits local)",
 }
 
@@ -51,6 +47,42 @@ def _crd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from sovits_steps.models_cli import run as models_run
+
+    return models_run(args.rest)
+
+
+def _step(args: argparse.Namespace) -> int:
+    from sovits_steps.runner import main as step_main
+
+    return step_main([args.name, "--task", args.task])
+
+
+def _api(args: argparse.Namespace) -> int:
+    import logging
+
+    from sovits_api.server import serve
+
+    from .settings import load
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(load(), host=args.host, port=args.port, kubeconfig=args.kubeconfig)
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import logging
+
+    from .handlers import run
+    from .settings import load
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load()
+    namespace: str | None = None if args.all_namespaces else (args.namespace or settings.operator.namespace)
+    run(settings, namespaces=[namespace] if namespace else [], clusterwide=namespace is None)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="sovits", description="GPT-SoVITS training service.")
     root.add_argument("--version", action="version", version=f"sovits {__version__}")
@@ -68,12 +100,23 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--max-parallel", type=int, default=None)
     local.set_defaults(run=_not_implemented("local"))
 
-    for name, text in (
-        ("operator", "run the kopf operator"),
-        ("api", "run the REST facade against a cluster"),
-        ("models", "put pretrained models into the model store"),
-        ("task", "client commands against a running API"),
-    ):
+    api = sub.add_parser("api", help="run the REST facade against a cluster")
+    api.add_argument("--host", default=None, help="default: settings server.host")
+    api.add_argument("--port", type=int, default=None, help="default: settings server.port")
+    api.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config or in-cluster")
+    api.set_defaults(run=_api)
+
+    operator = sub.add_parser("operator", help="run the kopf operator")
+    scope = operator.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", default=None, help="watch one namespace (default: settings)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    operator.set_defaults(run=_operator)
+
+    models = sub.add_parser("models", help="put pretrained models into the model store: upload DIR | check")
+    models.add_argument("rest", nargs=argparse.REMAINDER)
+    models.set_defaults(run=_models)
+
+    for name, text in (("task", "client commands against a running API"),):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("rest", nargs=argparse.REMAINDER)
         cmd.set_defaults(run=_not_implemented(name))
@@ -81,7 +124,7 @@ def parser() -> argparse.ArgumentParser:
     step = sub.add_parser("step", help="run one pipeline step (the step images' entrypoint)")
     step.add_argument("name")
     step.add_argument("--task", required=True)
-    step.set_defaults(run=_not_implemented("step"))
+    step.set_defaults(run=_step)
     return root
 
 

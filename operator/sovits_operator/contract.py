@@ -29,3 +29,6 @@ DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
 # Keys under a task's prefix.
 PROGRESS_KEY: Final = "progress/{step}.json"  # {"step", "progress" (0-100), "message", "updated_at"}
 LOG_KEY: Final = "logs/{step}.log"
+# Shards of an Indexed Job each keep their own log and progress; shard 0 also writes PROGRESS_KEY.
+SHARD_PROGRESS_KEY: Final = "progress/{step}.{shard}.json"
+SHARD_LOG_KEY: Final = "logs/{step}.{shard}.log"
