@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.operator.cluster.harness import OperatorProcess
 from tests.support.cluster import ClusterInfo
+from tests.support.operator_process import OperatorProcess
 from tests.support.seaweed import S3Store
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.jobs import job_name
-from tests.operator.cluster.harness import OperatorProcess, get_json, wait_for
 from tests.support.cluster import ClusterInfo
+from tests.support.operator_process import OperatorProcess, get_json, wait_for
 from tests.support.seaweed import S3Store
 
 pytestmark = pytest.mark.cluster

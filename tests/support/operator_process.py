@@ -16,7 +16,7 @@ from tests.support.cluster import ClusterInfo
 from tests.support.ports import free_ports
 from tests.support.seaweed import S3Store
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 # Fast clocks so failures, retries and the unschedulable verdict show within seconds.
 OPERATOR_ENV = {
