@@ -1,0 +1,128 @@
+"""What every model step derives from its context: the task's version and experiment, the
+GPUs and precision, the run tree, and the bookkeeping of its outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sovits_operator.errors import InvalidInput
+from sovits_operator.model import ModelVersion, TrainingTaskSpec
+
+from ..context import StepContext
+from ..staging import Stamp, stamp
+from . import environment, pretrained, runtree
+from . import versions as v
+from .shards import EXPERIMENTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """The task facts a model step runs with."""
+
+    spec: TrainingTaskSpec
+    exp: str
+    version: ModelVersion
+    devices: tuple[str, ...]
+    is_half: bool
+    checkout: Path
+
+
+def job(ctx: StepContext, is_half: bool | None, *needed: str) -> Job:
+    if ctx.spec is None:
+        raise InvalidInput(f"{ctx.step} needs the task spec (expName, modelVersion)", field="spec")
+    base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
+    checkout = runtree.check_checkout(base_dir, *needed)
+    devices = tuple(environment.device_ids(os.environ, ctx.spec.gpu.count))
+    return Job(
+        spec=ctx.spec,
+        exp=ctx.spec.exp_name,
+        version=ctx.spec.model_version,
+        devices=devices,
+        is_half=bool(devices) if is_half is None else is_half,
+        checkout=checkout,
+    )
+
+
+def experiments(ctx: StepContext) -> Path:
+    return ctx.folder(EXPERIMENTS)
+
+
+def build_tree(ctx: StepContext, j: Job, *, output: Path | None = None) -> runtree.RunTree:
+    return runtree.build(
+        j.checkout,
+        ctx.work / "upstream",
+        exp=j.exp,
+        version=j.version,
+        experiments=experiments(ctx),
+        models=ctx.models.cache,
+        output=output,
+    )
+
+
+def fetch_models(ctx: StepContext, j: Job, languages: Iterable[str]) -> dict[str, Path]:
+    ctx.progress.update(0.0, "fetching pretrained models")
+    return pretrained.fetch(ctx.models, pretrained.requirements(ctx.step, j.version, languages))
+
+
+def base_env(tree: runtree.RunTree, j: Job, models: dict[str, Path]) -> dict[str, str]:
+    nltk = models.get(v.NLTK_DATA)
+    return environment.base(
+        os.environ, tree, version=j.version, is_half=j.is_half, nltk_data=str(nltk) if nltk else None
+    )
+
+
+def snapshot(root: Path) -> dict[Path, Stamp]:
+    return {p: stamp(p) for p in root.rglob("*") if p.is_file()}
+
+
+def changed_since(root: Path, before: dict[Path, Stamp]) -> list[Path]:
+    """Non-empty files under ``root`` that are new or changed since ``before``."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0 and before.get(p) != stamp(p))
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0) if root.is_dir() else []
+
+
+def manifest(ctx: StepContext, j: Job, record: dict[str, Any]) -> Path:
+    """``experiments/<exp>/steps/<step>[.<shard>].json``: what this run did, for people and for
+    the runner's rule that a step produces at least one file (a recorded no-op included)."""
+    name = ctx.step if ctx.shard_count == 1 else f"{ctx.step}.{ctx.shard_index}"
+    path = experiments(ctx) / j.exp / "steps" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "step": ctx.step,
+        "shard": ctx.shard_index,
+        "shards": ctx.shard_count,
+        "version": j.version,
+        "is_half": j.is_half,
+        "devices": list(j.devices),
+        "finished_at": datetime.now(UTC).isoformat(),
+        **record,
+    }
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def owner(names: set[str], prefixes: Iterable[str] = ()) -> Callable[[str], bool]:
+    """The runner's ``owns``: exactly ``names``, and everything under ``prefixes`` (mirrored deletes)."""
+    heads = tuple(prefixes)
+    return lambda name: name in names or name.startswith(heads)
+
+
+def rel_names(root: Path, files: Iterable[Path]) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in files}
+
+
+def missing_message(what: str, names: list[str], hint: str) -> str:
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{what} for {len(names)} item(s): {shown} ({hint})"

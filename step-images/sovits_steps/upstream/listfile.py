@@ -1,0 +1,87 @@
+"""The ``.list`` the model steps read, as upstream will see it.
+
+Every shard loads the same list, validates it (the rules of ``transcripts.parse_list``, plus
+v1's narrower language set), and writes it back in canonical form for upstream's
+``inp_text``. Upstream shards by ``lines[i_part::all_parts]`` of that file, so computing the
+share from the same lines tells each shard exactly which items it must produce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from sovits_operator.errors import InvalidInput
+from sovits_operator.shards import shard_items
+
+from ..asr import CLIPS, LIST_NAME
+from ..asr import OUTPUT as TRANSCRIPTS
+from ..context import StepContext
+from ..transcripts import Line, format_list, parse_list
+
+_V1_LANGUAGES = {"ZH", "JA", "EN"}
+
+
+@dataclass(frozen=True)
+class Annotations:
+    lines: list[Line]
+    source: str
+    text: str  # canonical rendering handed to upstream
+
+    @property
+    def names(self) -> list[str]:
+        return [line.clip for line in self.lines]
+
+    @property
+    def languages(self) -> set[str]:
+        return {line.language.lower() for line in self.lines}
+
+    def share(self, index: int, count: int) -> list[Line]:
+        return shard_items(self.lines, index, count)
+
+    def digest(self, *salt: str) -> str:
+        """Identifies the inputs of a sharded run, so parts of different inputs never mix."""
+        h = hashlib.sha256(self.text.encode("utf-8"))
+        for part in salt:
+            h.update(b"\0" + part.encode("utf-8"))
+        return h.hexdigest()[:16]
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.text, encoding="utf-8")
+        return path
+
+
+def parse(data: bytes, source: str, clips: set[str], version: str) -> Annotations:
+    lines = parse_list(data, source, clips)
+    if version == "v1":
+        bad = sorted({ln.language for ln in lines} - _V1_LANGUAGES)
+        if bad:
+            raise InvalidInput(
+                f"{source}: model version v1 trains only zh, ja and en text, the list has {', '.join(bad)}",
+                field=source,
+            )
+    return Annotations(lines, source, format_list(lines, CLIPS) + "\n")
+
+
+def list_key(ctx: StepContext) -> str:
+    """``transcripts/denoised.list`` (asr_transcribe's output), or the one .list found there."""
+    found = sorted(info.key for info in ctx.store.iter_objects(f"{TRANSCRIPTS}/") if info.key.endswith(".list"))
+    preferred = f"{TRANSCRIPTS}/{LIST_NAME}"
+    if preferred in found:
+        return preferred
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InvalidInput(f"{TRANSCRIPTS}: no .list; run asr_transcribe first", field=TRANSCRIPTS)
+    raise InvalidInput(f"{TRANSCRIPTS}: several .list files and no {LIST_NAME}: {', '.join(found)}", field=TRANSCRIPTS)
+
+
+def clip_names(ctx: StepContext) -> set[str]:
+    return {PurePosixPath(info.key).name for info in ctx.store.iter_objects(f"{CLIPS}/")}
+
+
+def load(ctx: StepContext, version: str) -> Annotations:
+    key = list_key(ctx)
+    return parse(ctx.store.get_bytes(key), key, clip_names(ctx), version)

@@ -1,0 +1,91 @@
+"""A task ready for the model steps: espeak-ng clips in denoised/, their .list, pretrained
+models in the model store (stand-in files, uploaded with `sovits models upload`'s code),
+and the stand-in upstream checkout as ``paths.base_dir``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sovits_operator import contract as c
+from sovits_operator.storage import LocalObjectStore
+from sovits_steps.models_cli import upload
+from sovits_steps.upstream import versions as v
+from tests.steps.conftest import LocalTask
+from tests.support.audio import silence, speech, write_wav
+from tests.support.fake_upstream import FakeUpstream
+
+EXP = "alice"
+# Three real clips, named as the slicer names them; the middle one is padded to ~5 s so the
+# reference picker has a 3-10 s clip, the others stay shorter than 3 s.
+CLIPS: dict[str, tuple[str, str, float]] = {
+    "talk.wav_0000000000_0000064000.wav": ("ZH", "你好", 0.0),
+    "talk.wav_0000064000_0000224000.wav": ("EN", "the weather is nice today", 5.0),
+    "talk.wav_0000224000_0000288000.wav": ("EN", "open the window", 0.0),
+}
+NAMES = sorted(CLIPS)
+
+
+def spec(version: str = "v2Pro", gpus: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"expName": EXP, "language": "en", "modelVersion": version, "gpu": {"count": gpus}, **extra}
+
+
+def pretrained_files() -> list[str]:
+    """Every pretrained file any version or step asks for, as stand-in bytes."""
+    names = {f"{v.BERT}/config.json", f"{v.HUBERT}/config.json", f"{v.G2PW}/g2pW.onnx", v.SPEAKER_VERIFICATION}
+    for info in v.VERSIONS.values():
+        names |= {info.sovits_g, info.gpt} | ({info.sovits_d} if info.sovits_d else set())
+        if info.vocoder:
+            names.add(f"{info.vocoder[0]}/config.json" if info.vocoder[1] else info.vocoder[0])
+    return sorted(names)
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeUpstream:
+    checkout = FakeUpstream(tmp_path / "GPT-SoVITS")
+    monkeypatch.setenv("SOVITS_PATHS__BASE_DIR", str(checkout.root))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return checkout
+
+
+@pytest.fixture
+def models(task: LocalTask, tmp_path: Path) -> Path:
+    src = tmp_path / "pretrained_models"
+    for name in pretrained_files():
+        path = src / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"stand-in weights of " + name.encode())
+    assert isinstance(task.store.store, LocalObjectStore)
+    upload(task.store.store, "models/", src)
+    return src
+
+
+@pytest.fixture
+def prepared(task: LocalTask, fake: FakeUpstream, models: Path, tmp_path: Path) -> LocalTask:
+    """Clips and their .list, as slice/denoise/asr leave them."""
+    lines = []
+    for name, (lang, text, pad) in CLIPS.items():
+        voice = "cmn" if lang == "ZH" else "en"
+        audio = speech(text, voice=voice)
+        if pad:
+            audio = np.concatenate([audio, silence(max(0.0, pad - len(audio) / 32000))])
+        task.put(f"denoised/{name}", write_wav(tmp_path / "clips" / name, audio))
+        lines.append(f"denoised/{name}|{EXP}|{lang}|{text}")
+    task.put("transcripts/denoised.list", "\n".join(lines).encode())
+    return task
+
+
+def run_features(task: LocalTask, version: str = "v2Pro", shards: int = 1, gpus: int = 0) -> None:
+    """Steps 5-8, each shard in turn, as an Indexed Job would run them."""
+    for step in ("extract_text_features", "extract_audio_features", "extract_speaker_vectors",
+                 "extract_semantic_features"):  # fmt: skip
+        for index in range(shards):
+            code = task.run(step, {}, spec=spec(version, gpus), shard=(index, shards))
+            assert code == c.EXIT_OK, f"{step}[{index}]: {task.reason}"
+
+
+def experiment(task: LocalTask) -> list[str]:
+    return task.names(f"experiments/{EXP}")
