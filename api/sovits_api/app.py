@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sovits_operator import __version__
 
 from . import errors, webhooks
+from .metrics import MetricsMiddleware
 from .routes import events, files, logs, service, steps, tasks
 from .services import Services
 
@@ -101,7 +102,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    app.middleware("http")(services.metrics.middleware)
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     for module in (service, tasks, steps, files, logs, events):
         app.include_router(module.router)
     return app

@@ -10,12 +10,10 @@ the file listing shows it) names one file directly.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 from sovits_operator import storage
 from sovits_operator.catalog import StepName
-from sovits_operator.errors import InvalidInput, NotFound, StorageUnavailable
+from sovits_operator.errors import InvalidInput, NotFound
 
 from .schemas import FileEntry
 
@@ -39,6 +37,7 @@ _EXPERIMENT_STEP: tuple[tuple[str, StepName], ...] = (
     ("GPT_weights", "train_gpt"),
 )
 _STEP_NAMED_FILES = ("logs", "progress")  # logs/{step}.log, progress/{step}.json
+DOWNLOAD_CHUNK = 1024 * 1024
 
 
 def step_of(rel: str, steps: tuple[StepName, ...]) -> StepName | None:
@@ -60,14 +59,14 @@ def step_of(rel: str, steps: tuple[StepName, ...]) -> StepName | None:
     return None
 
 
-def listing(objects: storage.TaskStore, steps: tuple[StepName, ...]) -> list[FileEntry]:
+def listing(objects: storage.TaskFiles, steps: tuple[StepName, ...]) -> list[FileEntry]:
     return [
         FileEntry(name=info.key, size=info.size, step=step_of(info.key, steps), last_modified=info.last_modified)
         for info in objects.iter_objects()
     ]
 
 
-def resolve(objects: storage.TaskStore, filename: str, exp_name: str) -> str:
+def resolve(objects: storage.TaskFiles, filename: str, exp_name: str) -> str:
     """The key (relative to the task prefix) a download name means; NotFound otherwise."""
     try:
         storage.check_key(filename, field="filename")
@@ -82,30 +81,12 @@ def resolve(objects: storage.TaskStore, filename: str, exp_name: str) -> str:
     raise NotFound(f"file {filename!r} not found", field="filename")
 
 
-def read_chunks(objects: storage.TaskStore, rel: str, chunk: int = 1024 * 1024) -> Iterator[bytes]:
-    """The object's bytes in chunks without loading it whole (blocking; iterate in a thread).
+def read_chunks(objects: storage.TaskFiles, rel: str, chunk: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:
+    """The file's bytes in chunks, never whole in memory (blocking; iterate in a thread).
 
-    ``storage.ObjectStore`` has no streaming read yet, so this reaches the two backends'
-    own handles; another backend falls back to one ``get_bytes``.
+    A file gone since ``resolve`` is reported by its download name, not by bucket and key.
     """
-    store: Any = objects.store
-    key = objects.key(rel)
-    if isinstance(store, storage.S3ObjectStore):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"]
-            yield from body.iter_chunks(chunk)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise NotFound(f"file {rel!r} not found", field="filename") from exc
-            raise StorageUnavailable(f"download {rel}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"download {rel}: {exc}") from exc
-    elif isinstance(store, storage.LocalObjectStore):
-        path: Path = store.root / key
-        with path.open("rb") as handle:
-            while data := handle.read(chunk):
-                yield data
-    else:
-        yield objects.get_bytes(rel)
+    try:
+        yield from objects.iter_bytes(rel, chunk)
+    except NotFound:
+        raise NotFound(f"file {rel!r} not found", field="filename") from None

@@ -8,6 +8,7 @@ found by the ``job-name`` label Kubernetes itself puts on a Job's pods.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from kubernetes import client as k8s
@@ -23,6 +24,7 @@ from .view import task_view
 log = logging.getLogger(__name__)
 
 MAX_LOG_BYTES = 4 * 1024 * 1024  # per step in one answer; the newest part is kept
+TAIL_WINDOW = 64 * 1024  # first read from a log's end for ?tail=; doubled while lines are short
 LOGS_DIR = "logs/"
 
 
@@ -39,6 +41,28 @@ def tail_lines(text: str, tail: int | None) -> str:
     return "".join(lines[-tail:]) if tail > 0 else ""
 
 
+def log_end(read_tail: Callable[[int], bytes], lines: int | None,
+            limit: int = MAX_LOG_BYTES, window: int = TAIL_WINDOW) -> bytes:  # fmt: skip
+    """The end of a stored log, read from the back: enough for its last ``lines`` lines (all
+    of it when None), never over ``limit`` bytes, starting on a whole line.
+
+    ``read_tail(n)`` answers the object's last ``n`` bytes. Asking one byte more than the
+    window tells whether anything lies before it, without a separate size lookup.
+    """
+    window = limit if lines is None else min(window, limit)
+    while True:
+        data = read_tail(window + 1)
+        cut = len(data) > window
+        if cut:
+            data = data[1:]
+        if not cut or window >= limit or (lines is not None and data.count(b"\n") > lines):
+            break
+        window = min(window * 2, limit)
+    if cut:
+        data = data[data.find(b"\n") + 1 :]  # drop the partial first line
+    return data
+
+
 def running_step(task: TrainingTask) -> StepName | None:
     """The step whose pods are live: reported running by the operator, not merely requested."""
     if task.status.phase != "running" or task_view(task).status != "running":
@@ -49,7 +73,7 @@ def running_step(task: TrainingTask) -> StepName | None:
 def collect(
     namespace: str,
     task: TrainingTask,
-    objects: storage.TaskStore,
+    objects: storage.TaskFiles,
     live: LiveLogs | None,
     step: str | None,
     tail: int | None,
@@ -67,7 +91,7 @@ def collect(
     for name in wanted:
         text = _live(live, namespace, task, name, tail) if name == current else None
         if text is None and name in stored:
-            text = tail_lines(_stored(objects, name), tail)
+            text = tail_lines(_stored(objects, name, tail), tail)
         if text is not None:
             sections.append((name, text))
     if len(sections) == 1 and step is not None:
@@ -77,14 +101,12 @@ def collect(
     return Logs(logs=body, steps=[name for name, _ in sections])
 
 
-def _stored(objects: storage.TaskStore, step: StepName) -> str:
+def _stored(objects: storage.TaskFiles, step: StepName, tail: int | None) -> str:
+    key = contract.LOG_KEY.format(step=step)
     try:
-        data = objects.get_bytes(contract.LOG_KEY.format(step=step))
+        data = log_end(lambda size: objects.get_tail(key, size), tail)
     except NotFound:
         return ""
-    if len(data) > MAX_LOG_BYTES:
-        data = data[-MAX_LOG_BYTES:]
-        data = data[data.find(b"\n") + 1 :]  # start on a whole line
     return data.decode("utf-8", errors="replace")
 
 

@@ -17,7 +17,7 @@ from sovits_operator.errors import Conflict, PrerequisiteMissing, TaskBusy
 from sovits_operator.model import StepRequest, TrainingTask
 
 from . import bookkeeping
-from .view import cancelling, completed_steps, task_view
+from .view import cancelling, completed_steps, task_view, unrecorded_requests
 
 MAX_STEP_REQUESTS = 200  # spec.steps maxItems in the CRD
 
@@ -45,8 +45,14 @@ def append_step(task: TrainingTask, request: StepRequest, now: datetime) -> Trai
         raise PrerequisiteMissing(request.name, list(missing))
     if len(task.spec.steps) >= MAX_STEP_REQUESTS:
         raise Conflict(f"task {view.task_id} already holds {MAX_STEP_REQUESTS} step requests; create a new task")
-    # A new request after a cancel resumes the task.
-    spec = task.spec.model_copy(update={"steps": [*task.spec.steps, request], "cancel": False})
+    steps = list(task.spec.steps)
+    if task.spec.cancel:
+        # A new request resumes a cancelled task, in this same write (cancel is a level: nothing
+        # runs while it is true). Requests the operator never started were cancelled with the
+        # task; it may have missed the brief cancel, so they go rather than run now.
+        unstarted = {r.request_id for r in unrecorded_requests(task)}
+        steps = [r for r in steps if not r.request_id or r.request_id not in unstarted]
+    spec = task.spec.model_copy(update={"steps": [*steps, request], "cancel": False})
     return touched(task.model_copy(update={"spec": spec}), now)
 
 

@@ -40,9 +40,9 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     reservations: Reservations = field(default_factory=Reservations)
 
-    def task_files(self, task: TrainingTask) -> storage.TaskStore:
+    def task_files(self, task: TrainingTask) -> storage.TaskFiles:
         """The task's folder in the object store, with the operator's own prefix rule."""
-        return storage.TaskStore(self.objects, jobs.task_prefix(task, self.settings))
+        return storage.TaskFiles(self.objects, jobs.task_prefix(task, self.settings))
 
 
 def cluster_services(settings: Settings, kubeconfig: str | None = None) -> Services:

@@ -176,7 +176,7 @@ class Reservations:
         self._lock = threading.Lock()
         self._names: set[str] = set()
 
-    def reserve(self, objects: storage.TaskStore, folder: str, wanted: str) -> str:
+    def reserve(self, objects: storage.TaskFiles, folder: str, wanted: str) -> str:
         """The name ``wanted`` gets (numbered when taken); blocking: call in a thread."""
         with self._lock:
             name = filenames.numbered(
@@ -186,7 +186,7 @@ class Reservations:
             self._names.add(objects.key(folder + name))
             return name
 
-    def release(self, objects: storage.TaskStore, folder: str, name: str) -> None:
+    def release(self, objects: storage.TaskFiles, folder: str, name: str) -> None:
         with self._lock:
             self._names.discard(objects.key(folder + name))
 
@@ -194,7 +194,7 @@ class Reservations:
 async def receive(
     chunks: AsyncIterator[bytes],
     content_type: str,
-    objects: storage.TaskStore,
+    objects: storage.TaskFiles,
     limit: int,
     reservations: Reservations,
 ) -> Uploaded:
@@ -228,7 +228,7 @@ async def receive(
 
 
 async def _stream(
-    part: FilePart, body: AsyncIterator[bytes], head: bytes, objects: storage.TaskStore, rel: str, limit: int
+    part: FilePart, body: AsyncIterator[bytes], head: bytes, objects: storage.TaskFiles, rel: str, limit: int
 ) -> int:
     pipe = _Pipe()
     upload = asyncio.ensure_future(asyncio.to_thread(objects.put_stream, rel, pipe, limit=limit))  # type: ignore[arg-type]
@@ -257,7 +257,7 @@ async def _stream(
 
 
 async def _transcript(
-    part: FilePart, body: AsyncIterator[bytes], head: bytes, name: str, objects: storage.TaskStore, limit: int
+    part: FilePart, body: AsyncIterator[bytes], head: bytes, name: str, objects: storage.TaskFiles, limit: int
 ) -> Uploaded:
     data = head
     if not part.ended:
@@ -278,7 +278,7 @@ async def _transcript(
 ASR_OUTPUT_NAME = "denoised.list"
 
 
-def _reserve_free(objects: storage.TaskStore, name: str) -> str:
+def _reserve_free(objects: storage.TaskFiles, name: str) -> str:
     return filenames.numbered(name, lambda n: n == ASR_OUTPUT_NAME or objects.exists(TRANSCRIPT_DIR + n))
 
 

@@ -2,8 +2,9 @@
 
 "No stale completed": a step request the API appended (it carries a requestId) that the
 operator has not yet recorded in ``status.steps`` is shown as ``running`` with that step as
-``current_step``. The seed's client polls for ``completed``/``failed`` right after posting a
-step; without this it could read the previous step's ``completed`` and move on too early.
+``current_step`` and the progress the operator will start that run from. The seed's client
+polls for ``completed``/``failed`` right after posting a step; without this it could read the
+previous step's ``completed`` (or its 100%) and move on too early.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sovits_operator.model import Phase, StepRequest, TrainingTask
+from sovits_operator.reconcile import weighted_progress
 
 from . import bookkeeping
 from .convert import config_from_spec
@@ -20,7 +22,12 @@ TERMINAL: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})
 
 
 def pending_request(task: TrainingTask) -> StepRequest | None:
-    """The oldest API-made request the operator has not recorded yet, if any.
+    """The oldest API-made request the operator has not recorded yet, if any."""
+    return next(iter(unrecorded_requests(task)), None)
+
+
+def unrecorded_requests(task: TrainingTask) -> list[StepRequest]:
+    """API-made requests (they carry a requestId) the operator has not recorded yet, oldest first.
 
     Requests are handled in order, so everything up to the newest recorded one is settled,
     even when status keeps only the latest record per step.
@@ -28,7 +35,7 @@ def pending_request(task: TrainingTask) -> StepRequest | None:
     recorded = {s.request_id for s in task.status.steps if s.request_id}
     requests = task.spec.steps
     settled = max((i for i, r in enumerate(requests) if r.request_id in recorded), default=-1)
-    return next((r for r in requests[settled + 1 :] if r.request_id), None)
+    return [r for r in requests[settled + 1 :] if r.request_id]
 
 
 def completed_steps(task: TrainingTask) -> set[str]:
@@ -45,12 +52,15 @@ def task_view(task: TrainingTask) -> TaskPublic:
     phase: Phase = status.phase
     current = status.current_step
     error = status.error_message
+    progress = status.progress
     pending = None if task.spec.cancel else pending_request(task)
     if task.spec.cancel:
         # The seed answered cancel with "cancelled" at once; the operator confirms it later.
         phase = "cancelled"
     elif pending is not None:
         phase, current, error = "running", pending.name, None
+        # What the operator computes when the run starts, not the last run's (often 100%).
+        progress = weighted_progress(task.spec, status.steps)
     created = task.metadata.creation_timestamp or bookkeeping.updated_at(task)
     assert created is not None, "a stored task always has a creation time"
     return TaskPublic(
@@ -60,7 +70,7 @@ def task_view(task: TrainingTask) -> TaskPublic:
         config=config_from_spec(task.spec),
         created_at=_aware(created),
         updated_at=_updated_at(task, created),
-        progress=status.progress,
+        progress=progress,
         current_step=current,
         error_message=error,
     )

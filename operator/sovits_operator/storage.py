@@ -3,8 +3,9 @@
 One interface, two backends with the same key layout: S3 (boto3) for clusters and a local
 directory for ``sovits local``. Readers never see a partly written object: an S3 PUT or a
 completed multipart upload appears whole, and the local backend writes a temporary file
-and renames it into place. Keys handed in by users go through ``TaskStore``, which keeps
-them inside one task's prefix.
+and renames it into place. Keys handed in by users go through ``TaskFiles``, which keeps
+them inside one task's prefix. Reads stream: ``iter_bytes`` hands out chunks and ``get_tail``
+reads only an object's end, so a large download or log never sits whole in memory.
 
 Errors leave this module as domain errors: ``NotFound`` for a missing key,
 ``StorageUnavailable`` when the store cannot be reached or keeps failing (retryable), and
@@ -47,6 +48,14 @@ class ObjectStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_stream(self, key: str, stream: IO[bytes], *, limit: int | None = None) -> int: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        """The object in chunks of at most ``chunk`` bytes; lazy: NotFound comes with the first chunk."""
+        ...
+
+    def get_tail(self, key: str, size: int) -> bytes:
+        """The object's last ``size`` bytes (the whole object when it is shorter)."""
+        ...
+
     def download_file(self, key: str, path: Path) -> None: ...
     def iter_objects(self, prefix: str) -> Iterator[ObjectInfo]: ...
     def exists(self, key: str) -> bool: ...
@@ -94,8 +103,8 @@ def confine(prefix: str, rel: str, *, field: str = "path", folder: bool = False)
     return prefix + check_key(rel, field=field, prefix=folder)
 
 
-class TaskStore:
-    """One task's view of a store: every key is relative to the task prefix and checked."""
+class TaskFiles:
+    """One task's files in a store: every key is relative to the task prefix and checked."""
 
     def __init__(self, store: ObjectStore, prefix: str) -> None:
         check_key(prefix, field="prefix", prefix=True)
@@ -118,6 +127,12 @@ class TaskStore:
 
     def get_bytes(self, rel: str) -> bytes:
         return self.store.get_bytes(self.key(rel))
+
+    def iter_bytes(self, rel: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        return self.store.iter_bytes(self.key(rel), chunk)
+
+    def get_tail(self, rel: str, size: int) -> bytes:
+        return self.store.get_tail(self.key(rel), size)
 
     def download_file(self, rel: str, path: Path) -> None:
         self.store.download_file(self.key(rel), path)
@@ -209,6 +224,30 @@ class LocalObjectStore:
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound(f"no object {key}", field="key") from None
+
+    def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        path = self._path(key)
+
+        def chunks() -> Iterator[bytes]:
+            with self._open(key, path) as handle:
+                while data := handle.read(chunk):
+                    yield data
+
+        return chunks()
+
+    def get_tail(self, key: str, size: int) -> bytes:
+        path = self._path(key)
+        with self._open(key, path) as handle:
+            end = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, end - max(0, size)))
+            return handle.read()
+
+    @staticmethod
+    def _open(key: str, path: Path) -> IO[bytes]:
+        try:
+            return path.open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object {key}", field="key") from None
 
@@ -367,6 +406,42 @@ class S3ObjectStore:
         check_key(key)
         response = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=key)
         return bytes(self._call("get", key, response["Body"].read))
+
+    def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        check_key(key)
+
+        def chunks() -> Iterator[bytes]:
+            body = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
+            try:
+                pieces = body.iter_chunks(chunk)
+                while (data := self._call("get", key, next, pieces, None)) is not None:
+                    yield data
+            finally:
+                body.close()
+
+        return chunks()
+
+    def get_tail(self, key: str, size: int) -> bytes:
+        check_key(key)
+        if size <= 0:
+            # A zero-length suffix range is invalid in HTTP; the answer is known anyway.
+            self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=key)
+            return b""
+        response = self._call("get", key, self._suffix_range, key, size)
+        if response is None:
+            return b""
+        return bytes(self._call("get", key, response["Body"].read))
+
+    def _suffix_range(self, key: str, size: int) -> Any:
+        """GET with ``Range: bytes=-size``; None for an empty object, which has no range to serve."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=-{size}")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return None
+            raise
 
     def download_file(self, key: str, path: Path) -> None:
         # s3transfer writes to a temporary name beside ``path`` and renames it when complete.

@@ -8,6 +8,7 @@ import pytest
 
 from sovits_api import bookkeeping
 from sovits_api.mutations import append_step, request_cancel, step_request
+from sovits_api.view import task_view
 from sovits_operator.errors import InvalidInput, PrerequisiteMissing, TaskBusy, UnknownStep
 
 from .factories import record, request, task
@@ -89,6 +90,30 @@ def test_a_step_after_a_cancel_resumes_the_task() -> None:
                      status={"phase": "cancelled", "steps": [record("convert_audio", "cancelled", "r1")]})  # fmt: skip
     resumed = append_step(cancelled, step_request("convert_audio", {}), NOW)
     assert resumed.spec.cancel is False
+    assert [r.request_id for r in resumed.spec.steps][:1] == ["r1"]  # the record's request stays
+    assert task_view(resumed).status == "running"
+
+
+def test_a_step_after_a_cancel_drops_requests_the_operator_never_started() -> None:
+    # The operator may never see a cancel undone at once; the request waiting behind it must not run.
+    cancelled = task(
+        steps=[request("convert_audio", "r1"), request("slice_audio", "r2")], cancel=True,
+        status={"phase": "completed", "steps": [record("convert_audio", "completed", "r1")]},
+    )  # fmt: skip
+    resumed = append_step(cancelled, step_request("slice_audio", {}), NOW)
+    assert [r.request_id for r in resumed.spec.steps][:1] == ["r1"]
+    assert [r.name for r in resumed.spec.steps] == ["convert_audio", "slice_audio"]
+    assert resumed.spec.steps[1].request_id != "r2"
+    assert resumed.spec.cancel is False
+
+
+def test_a_step_without_a_cancel_keeps_every_request() -> None:
+    done = task(
+        steps=[request("convert_audio", "r1")],
+        status={"phase": "completed", "steps": [record("convert_audio", "completed", "r1")]},
+    )
+    appended = append_step(done, step_request("slice_audio", {}), NOW)
+    assert appended.spec.steps[0].request_id == "r1"
 
 
 def test_cancel_sets_the_flag_and_keeps_the_requests() -> None:

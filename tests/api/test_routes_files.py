@@ -22,8 +22,8 @@ def upload(api: Api, task_id: str, name: str, data: bytes) -> requests.Response:
     return response
 
 
-def task_objects(api: Api, task_id: str) -> storage.TaskStore:
-    return storage.TaskStore(api.services.objects, f"{api.services.settings.storage.tasks_prefix}{task_id}/")
+def task_objects(api: Api, task_id: str) -> storage.TaskFiles:
+    return storage.TaskFiles(api.services.objects, f"{api.services.settings.storage.tasks_prefix}{task_id}/")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sovits_api.logs import collect
+from sovits_api.logs import MAX_LOG_BYTES, collect
 from sovits_operator import storage
 from sovits_operator.catalog import StepName
 from sovits_operator.model import TrainingTask
@@ -12,8 +12,8 @@ from sovits_operator.model import TrainingTask
 from .conftest import Api
 
 
-def objects(api: Api, task_id: str) -> storage.TaskStore:
-    return storage.TaskStore(api.services.objects, f"{api.services.settings.storage.tasks_prefix}{task_id}/")
+def objects(api: Api, task_id: str) -> storage.TaskFiles:
+    return storage.TaskFiles(api.services.objects, f"{api.services.settings.storage.tasks_prefix}{task_id}/")
 
 
 def test_no_logs_yet_is_an_empty_answer(api: Api) -> None:
@@ -37,6 +37,19 @@ def test_one_step_tailed(api: Api) -> None:
     objects(api, task_id).put_bytes("logs/convert_audio.log", b"one\ntwo\nthree\n")
     body = api.request("GET", f"/api/v1/task/{task_id}/logs", params={"step": "convert_audio", "tail": 2}).json()
     assert body == {"logs": "two\nthree\n", "steps": ["convert_audio"]}
+
+
+def test_a_log_over_the_limit_answers_its_newest_whole_lines(api: Api) -> None:
+    task_id = api.create()["task_id"]
+    lines = [f"line {n:07d} {'x' * 80}\n".encode() for n in range(60_000)]  # ~5.5 MiB
+    objects(api, task_id).put_bytes("logs/train_sovits.log", b"".join(lines))
+
+    whole = api.request("GET", f"/api/v1/task/{task_id}/logs", params={"step": "train_sovits"}).json()["logs"]
+    assert len(whole.encode()) <= MAX_LOG_BYTES
+    assert whole.startswith("line ") and whole.endswith(lines[-1].decode())
+
+    tailed = api.request("GET", f"/api/v1/task/{task_id}/logs", params={"step": "train_sovits", "tail": 3}).json()
+    assert tailed["logs"] == b"".join(lines[-3:]).decode()
 
 
 def test_unknown_step_is_400(api: Api) -> None:

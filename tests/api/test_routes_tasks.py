@@ -94,6 +94,18 @@ def test_cancel_reads_cancelled(api: Api) -> None:
     assert api.request("GET", f"/api/v1/task/{task_id}").json()["status"] == "cancelled"
 
 
+def test_cancel_of_an_idle_task_reads_cancelled_until_a_new_step(api: Api) -> None:
+    task_id = api.create()["task_id"]
+    response = api.request("POST", f"/api/v1/task/{task_id}/cancel")
+    assert response.status_code == 200
+    assert api.request("GET", f"/api/v1/task/{task_id}").json()["status"] == "cancelled"
+
+    assert api.request("POST", f"/api/v1/task/{task_id}/step/convert_audio", json={"params": {}}).status_code == 200
+    body = api.request("GET", f"/api/v1/task/{task_id}").json()
+    assert (body["status"], body["current_step"]) == ("running", "convert_audio")
+    assert api.backend.store.get(api.backend.namespace, task_id).spec.cancel is False
+
+
 def test_cancel_of_an_unknown_task_is_404(api: Api) -> None:
     assert api.request("POST", f"/api/v1/task/{uuid.uuid4()}/cancel").status_code == 404
 

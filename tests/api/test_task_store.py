@@ -11,13 +11,17 @@ from sovits_api.mutations import step_request
 from sovits_api.store import list_all
 from sovits_api.view import task_view
 from sovits_operator.errors import InvalidInput, NotFound, PrerequisiteMissing, TaskBusy
-from sovits_operator.model import TrainingTaskSpec, TrainingTaskStatus
+from sovits_operator.model import TrainingTask, TrainingTaskSpec, TrainingTaskStatus
 
 from .conftest import Backend
 
 
 def spec(**extra: object) -> TrainingTaskSpec:
     return TrainingTaskSpec.model_validate({"taskName": "t", "expName": "spk", **extra})
+
+
+def version(task: TrainingTask) -> object:
+    return (task.metadata.model_extra or {}).get("resourceVersion")
 
 
 def new_id() -> str:
@@ -119,6 +123,25 @@ def test_cancel_and_delete(task_backend: Backend) -> None:
     store.delete(ns, task_id)
     with pytest.raises(NotFound):
         store.delete(ns, task_id)
+
+
+def test_a_step_after_an_idle_cancel_clears_the_flag_in_the_same_write(task_backend: Backend) -> None:
+    store, ns = task_backend.store, task_backend.namespace
+    task_id = new_id()
+    store.create(ns, task_id, spec(), {})
+    request_id = store.append_step(ns, task_id, step_request("convert_audio", {})).spec.steps[0].request_id
+    status = {"phase": "completed", "steps": [{"name": "convert_audio", "phase": "completed", "requestId": request_id}]}
+    task_backend.write_status(ns, task_id, TrainingTaskStatus.model_validate(status))
+    store.cancel(ns, task_id)
+    assert task_view(store.get(ns, task_id)).status == "cancelled"
+
+    # The store's answer is the one write it made: the request and the cleared flag together.
+    written = store.append_step(ns, task_id, step_request("slice_audio", {}))
+    assert (written.spec.cancel, [s.name for s in written.spec.steps]) == (False, ["convert_audio", "slice_audio"])
+    stored = store.get(ns, task_id)
+    assert stored.spec == written.spec
+    assert version(stored) == version(written) is not None  # nothing wrote after it
+    assert task_view(stored).status == "running"
 
 
 def test_annotate_merges_and_keeps_the_spec(task_backend: Backend) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from sovits_api import bookkeeping
 from sovits_api.view import pending_request, task_view
 
@@ -18,12 +20,13 @@ def test_new_task_reads_created_with_the_seed_fields() -> None:
 
 
 def test_posted_step_reads_running_before_the_operator_records_it() -> None:
-    status = {"phase": "completed", "progress": 2.0, "steps": [record("convert_audio", "completed", "r1")]}
+    status = {"phase": "completed", "progress": 100.0, "steps": [record("convert_audio", "completed", "r1")]}
     assert task_view(task(steps=[request("convert_audio", "r1")], status=status)).status == "completed"
     view = task_view(task(steps=[request("convert_audio", "r1"), request("slice_audio", "r2")], status=status))
     assert view.status == "running"
     assert view.current_step == "slice_audio"
-    assert view.progress == 2.0
+    # Not the finished run's 100%: one of two equally weighted requested steps is done.
+    assert view.progress == 50.0
 
 
 def test_rerun_of_a_completed_step_is_not_mistaken_for_its_old_completion() -> None:
@@ -71,6 +74,23 @@ def test_requests_without_an_id_are_left_to_the_status() -> None:
 def test_cancel_reads_cancelled_at_once() -> None:
     t = task(steps=[request("convert_audio", "r1")], cancel=True, status={"phase": "running"})
     assert task_view(t).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [{"phase": "created"}, {"phase": "completed", "steps": [record("convert_audio", "completed", "r1")]}],
+    ids=["never-run", "between-steps"],
+)
+def test_cancel_of_an_idle_task_reads_cancelled(status: dict[str, object]) -> None:
+    # The operator has nothing to stop and leaves its phase; cancel is a level the view shows.
+    steps = [request("convert_audio", "r1")] if status["phase"] == "completed" else []
+    assert task_view(task(steps=steps, cancel=True, status=status)).status == "cancelled"
+
+
+def test_a_cancelled_task_hides_requests_it_never_started() -> None:
+    t = task(steps=[request("convert_audio", "r1")], cancel=True, status={"phase": "created"})
+    view = task_view(t)
+    assert (view.status, view.current_step) == ("cancelled", None)
 
 
 def test_updated_at_is_the_newest_moment_the_object_shows() -> None:

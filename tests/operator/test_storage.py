@@ -17,7 +17,7 @@ from sovits_operator.storage import (
     LocalObjectStore,
     ObjectStore,
     S3ObjectStore,
-    TaskStore,
+    TaskFiles,
     check_key,
     open_store,
 )
@@ -164,6 +164,53 @@ def test_missing_key_is_not_found(store: ObjectStore, s3_prefix: str, tmp_path: 
     assert not (tmp_path / "missing").exists()
 
 
+def test_iter_bytes_streams_the_object_in_chunks_of_at_most_the_asked_size(store: ObjectStore, s3_prefix: str) -> None:
+    data = os.urandom(3 * MB + 5)
+    store.put_bytes(f"{s3_prefix}big.wav", data)
+    chunks = list(store.iter_bytes(f"{s3_prefix}big.wav", MB))
+    assert b"".join(chunks) == data
+    assert len(chunks) >= 4
+    assert all(0 < len(c) <= MB for c in chunks)
+
+
+def test_iter_bytes_of_a_missing_key_is_not_found_at_the_first_chunk(store: ObjectStore, s3_prefix: str) -> None:
+    chunks = store.iter_bytes(f"{s3_prefix}missing")  # opening reads nothing yet
+    with pytest.raises(NotFound):
+        next(chunks)
+
+
+def test_iter_bytes_refuses_a_bad_key_before_reading(store: ObjectStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.iter_bytes("a/../b")
+
+
+def test_get_tail_answers_the_last_bytes_or_the_whole_object(store: ObjectStore, s3_prefix: str) -> None:
+    key = f"{s3_prefix}logs/convert_audio.log"
+    store.put_bytes(key, b"0123456789")
+    assert store.get_tail(key, 4) == b"6789"
+    assert store.get_tail(key, 10) == b"0123456789"
+    assert store.get_tail(key, 100) == b"0123456789"
+    assert store.get_tail(key, 0) == b""
+    store.put_bytes(f"{s3_prefix}empty.log", b"")
+    assert store.get_tail(f"{s3_prefix}empty.log", 10) == b""
+    with pytest.raises(NotFound):
+        store.get_tail(f"{s3_prefix}missing.log", 10)
+    with pytest.raises(NotFound):
+        store.get_tail(f"{s3_prefix}missing.log", 0)
+
+
+def test_get_tail_on_s3_asks_the_server_for_a_suffix_range(s3_store: S3Store, s3_prefix: str) -> None:
+    store = s3_backend(s3_store)
+    key = f"{s3_prefix}big.log"
+    store.put_bytes(key, os.urandom(2 * MB) + b"the end\n")
+    ranges: list[bytes] = []
+    store.client.meta.events.register(
+        "before-send.s3.GetObject", lambda request, **_: ranges.append(request.headers.get("Range"))
+    )
+    assert store.get_tail(key, 8) == b"the end\n"
+    assert ranges == [b"bytes=-8"]  # only the end travels, not the 2 MiB before it
+
+
 def test_delete_prefix_removes_only_that_prefix(store: ObjectStore, s3_prefix: str) -> None:
     for key in ("a/1", "a/2", "a/sub/3", "ab/4", "b/5"):
         store.put_bytes(f"{s3_prefix}{key}", b"x")
@@ -179,15 +226,17 @@ def test_deleting_everything_is_refused(store: ObjectStore) -> None:
 
 
 @pytest.fixture
-def task(store: ObjectStore, s3_prefix: str) -> TaskStore:
-    return TaskStore(store, f"{s3_prefix}tasks/t1/")
+def task(store: ObjectStore, s3_prefix: str) -> TaskFiles:
+    return TaskFiles(store, f"{s3_prefix}tasks/t1/")
 
 
-def test_task_store_lists_keys_relative_to_the_task(task: TaskStore, store: ObjectStore) -> None:
+def test_task_files_list_keys_relative_to_the_task(task: TaskFiles, store: ObjectStore) -> None:
     task.put_bytes("input_audio/a.wav", b"a")
     store.put_bytes(task.prefix.replace("t1/", "t2/") + "input_audio/b.wav", b"b")
     assert [i.key for i in task.list()] == ["input_audio/a.wav"]
     assert task.get_bytes("input_audio/a.wav") == b"a"
+    assert b"".join(task.iter_bytes("input_audio/a.wav")) == b"a"
+    assert task.get_tail("input_audio/a.wav", 5) == b"a"
     assert task.delete_prefix() == 1
 
 
@@ -195,11 +244,15 @@ def test_task_store_lists_keys_relative_to_the_task(task: TaskStore, store: Obje
     "rel",
     ["../t2/x.wav", "input_audio/../../t2/x.wav", "/etc/passwd", "input_audio\\..\\x", "a\x00b", "", "a//b", "./a"],
 )
-def test_task_store_refuses_keys_that_escape_the_prefix(task: TaskStore, rel: str) -> None:
+def test_task_files_refuse_keys_that_escape_the_prefix(task: TaskFiles, rel: str) -> None:
     with pytest.raises(InvalidInput):
         task.put_bytes(rel, b"x")
     with pytest.raises(InvalidInput):
         task.get_bytes(rel)
+    with pytest.raises(InvalidInput):
+        task.iter_bytes(rel)
+    with pytest.raises(InvalidInput):
+        task.get_tail(rel, 10)
 
 
 def test_check_key_names_the_field_and_reason() -> None:

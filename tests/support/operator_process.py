@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,35 @@ OPERATOR_ENV = {
 
 
 class OperatorProcess:
-    """One `sovits operator --all-namespaces` child; restartable, logs kept in a file."""
+    """One `sovits operator` child (``--all-namespaces`` unless told); restartable, logs kept in a file.
 
-    def __init__(self, cluster: ClusterInfo, store: S3Store, workdir: Path) -> None:
+    ``env`` replaces the default settings environment (the store's and OPERATOR_ENV), for a
+    test that configures the operator another way (step placement, the chart's settings file,
+    another kubeconfig); the metrics port is always a free one.
+    """
+
+    def __init__(
+        self,
+        cluster: ClusterInfo,
+        store: S3Store | None,
+        workdir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = ("--all-namespaces",),
+    ) -> None:
         self.port = free_ports(1)[0]
-        self.env = {**cluster.env, **store.env(), **OPERATOR_ENV, "SOVITS_OPERATOR__METRICS_PORT": str(self.port),
-                    "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        if env is None:
+            assert store is not None, "the default settings need the store"
+            env = {**store.env(), **OPERATOR_ENV}
+        self.env = {**cluster.env, **env, "SOVITS_OPERATOR__METRICS_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.args = list(args)
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sovits_operator.cli", "operator", "--all-namespaces"],
+                [sys.executable, "-m", "sovits_operator.cli", "operator", *self.args],
                 cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.wait_healthy()

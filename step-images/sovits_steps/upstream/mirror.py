@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from sovits_operator.storage import TaskStore
+from sovits_operator.storage import TaskFiles
 
 from ..staging import Stamp, stamp
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Mirror:
-    def __init__(self, store: TaskStore, folder: str, local: Path, watched: Iterable[str], staged: dict[Path, Stamp]):
+    def __init__(self, store: TaskFiles, folder: str, local: Path, watched: Iterable[str], staged: dict[Path, Stamp]):
         """Mirror ``local/<watched...>`` to ``<folder>/<watched...>`` in the task's store."""
         self.store = store
         self.folder = folder

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sovits_operator.errors import InvalidInput, NotFound
 from sovits_operator.shards import SEMANTIC_HEADER, merge_semantic_parts, merge_text_parts
-from sovits_operator.storage import TaskStore
+from sovits_operator.storage import TaskFiles
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def merged_key(exp: str, table: Table) -> str:
     return f"{EXPERIMENTS}/{exp}/{table.merged}"
 
 
-def complete_sets(store: TaskStore, exp: str, table: Table) -> dict[str, list[str]]:
+def complete_sets(store: TaskFiles, exp: str, table: Table) -> dict[str, list[str]]:
     """digest -> part keys in index order, for every digest whose n parts are all present;
     the most recently published set first."""
     prefix = parts_prefix(exp, table)
@@ -96,11 +96,11 @@ def complete_sets(store: TaskStore, exp: str, table: Table) -> dict[str, list[st
     return {d: [found[d][i] for i in range(counts[d])] for d in complete}
 
 
-def publish(store: TaskStore, exp: str, table: Table, digest: str, index: int, count: int, path: Path) -> None:
+def publish(store: TaskFiles, exp: str, table: Table, digest: str, index: int, count: int, path: Path) -> None:
     store.put_file(part_key(exp, table, digest, index, count), path)
 
 
-def merge_if_complete(store: TaskStore, exp: str, table: Table, digest: str) -> str | None:
+def merge_if_complete(store: TaskFiles, exp: str, table: Table, digest: str) -> str | None:
     """Merge ``digest``'s parts if all are published; the merged text, or None if not (yet)."""
     keys = complete_sets(store, exp, table).get(digest)
     if keys is None:
@@ -108,7 +108,7 @@ def merge_if_complete(store: TaskStore, exp: str, table: Table, digest: str) -> 
     return _merge_keys(store, exp, table, keys)
 
 
-def _merge_keys(store: TaskStore, exp: str, table: Table, keys: list[str]) -> str | None:
+def _merge_keys(store: TaskFiles, exp: str, table: Table, keys: list[str]) -> str | None:
     try:
         parts = [store.get_bytes(key).decode("utf-8") for key in keys]
     except NotFound:
@@ -121,7 +121,7 @@ def _merge_keys(store: TaskStore, exp: str, table: Table, keys: list[str]) -> st
     return text
 
 
-def ensure_merged(store: TaskStore, exp: str, table: Table) -> None:
+def ensure_merged(store: TaskFiles, exp: str, table: Table) -> None:
     """Before a consumer stages ``table`` in: merge a complete part set if the table is missing."""
     if store.exists(merged_key(exp, table)):
         return

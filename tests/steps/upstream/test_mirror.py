@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sovits_operator.storage import LocalObjectStore, TaskStore
+from sovits_operator.storage import LocalObjectStore, TaskFiles
 from sovits_steps.staging import Stamp
 from sovits_steps.upstream.mirror import Mirror
 
 
 def test_a_file_is_uploaded_once_it_stopped_changing_and_again_when_it_changes(tmp_path: Path) -> None:
-    store = TaskStore(LocalObjectStore(tmp_path / "store"), "tasks/t/")
+    store = TaskFiles(LocalObjectStore(tmp_path / "store"), "tasks/t/")
     local = tmp_path / "exp"
     ckpt = local / "bob" / "logs_s2_v2" / "G_233333333333.pth"
     ckpt.parent.mkdir(parents=True)
