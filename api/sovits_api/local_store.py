@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,7 +153,10 @@ class SqliteTaskStore:
         with self._read() as conn:
             conn.execute("SELECT 1").fetchone()
 
-    # Beyond the protocol: what the local runtime writes.
+    # Beyond the protocol: what the local runtime reads and writes.
+
+    def list_all(self, namespace: str) -> Sequence[TrainingTask]:
+        return self.list(namespace).items
 
     def update(self, namespace: str, task_id: str, mutate: Mutation) -> TrainingTask:
         """Apply ``mutate`` to the stored task in one transaction; errors it raises abort it."""

@@ -8,23 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-
-NOT_YET = {
-    "local": "the embedded local runtime (issue: sovits local)",
-    "task": "the client CLI (issue: sovits local)",
-}
-
-
-def _not_implemented(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(_: argparse.Namespace) -> int:
-        print(f"sovits {name}: not implemented yet - {NOT_YET[name]}", file=sys.stderr)
-        return 2
-
-    return run
 
 
 def _crd(args: argparse.Namespace) -> int:
@@ -45,6 +32,23 @@ def _crd(args: argparse.Namespace) -> int:
     else:
         Path(args.output).write_text(text, encoding="utf-8")
     return 0
+
+
+def _local(args: argparse.Namespace) -> int:
+    import logging
+
+    from sovits_api.local import serve
+
+    from .settings import load
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(load(), host=args.host, port=args.port, data_dir=Path(args.data_dir), max_parallel=args.max_parallel)
+
+
+def _task(args: argparse.Namespace) -> int:
+    from sovits_api.client_cli import run as task_run
+
+    return task_run(args.rest)
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -98,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8000)
     local.add_argument("--data-dir", default="./sovits-data")
     local.add_argument("--max-parallel", type=int, default=None)
-    local.set_defaults(run=_not_implemented("local"))
+    local.set_defaults(run=_local)
 
     api = sub.add_parser("api", help="run the REST facade against a cluster")
     api.add_argument("--host", default=None, help="default: settings server.host")
@@ -116,10 +120,9 @@ def parser() -> argparse.ArgumentParser:
     models.add_argument("rest", nargs=argparse.REMAINDER)
     models.set_defaults(run=_models)
 
-    for name, text in (("task", "client commands against a running API"),):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("rest", nargs=argparse.REMAINDER)
-        cmd.set_defaults(run=_not_implemented(name))
+    task = sub.add_parser("task", help="client commands against a running service (sovits task -h)", add_help=False)
+    task.add_argument("rest", nargs=argparse.REMAINDER)
+    task.set_defaults(run=_task)
 
     step = sub.add_parser("step", help="run one pipeline step (the step images' entrypoint)")
     step.add_argument("name")
@@ -129,6 +132,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["task"]:  # its own parser, so `sovits task -h` shows the client's help
+        from sovits_api.client_cli import run as task_run
+
+        return task_run(argv[1:])
+    if argv[:1] == ["models"]:
+        from sovits_steps.models_cli import run as models_run
+
+        return models_run(argv[1:])
     args = parser().parse_args(argv)
     return int(args.run(args))
 

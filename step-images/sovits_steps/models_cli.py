@@ -70,7 +70,10 @@ def report(
     present = {info.key[len(prefix) :] for info in store.iter_objects(prefix)}
     required: dict[str, list[pretrained.Requirement]] = {}
     optional: dict[str, list[pretrained.Requirement]] = {}
-    steps = {**AUDIO_PREP, **{s: pretrained.requirements(s, version, {language}) for s in pretrained.MODEL_STEPS}}
+    steps: dict[str, list[pretrained.Requirement]] = {
+        **AUDIO_PREP,
+        **{s: pretrained.requirements(s, version, {language}) for s in pretrained.MODEL_STEPS},
+    }
     for step, reqs in steps.items():
         gone = pretrained.missing(present, reqs)
         required[step] = [r for r in gone if not r.optional]
@@ -96,6 +99,12 @@ def print_report(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="use the model store of `sovits local --data-dir DIR` (DIR/store) instead of the configured store",
+    )
     sub = parser.add_subparsers(dest="models_command", required=True)
     up = sub.add_parser("upload", help="upload a folder laid out like GPT_SoVITS/pretrained_models/")
     up.add_argument("dir", type=Path)
@@ -107,6 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = settings_mod.load()
+    if args.data_dir is not None:
+        local = {"backend": "local", "local_root": args.data_dir.resolve() / "store"}
+        settings = settings.model_copy(update={"storage": settings.storage.model_copy(update=local)})
     store = open_store(settings.storage)
     prefix = settings.storage.models_prefix
     try:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.errors import InvalidInput
 from sovits_operator.model import ModelVersion
 
@@ -21,15 +22,8 @@ from . import versions as v
 
 log = logging.getLogger(__name__)
 
-MODEL_STEPS = (
-    "extract_text_features",
-    "extract_audio_features",
-    "extract_speaker_vectors",
-    "extract_semantic_features",
-    "train_sovits",
-    "train_gpt",
-    "test_inference",
-)
+# The steps upstream does: everything after the audio preparation, in pipeline order.
+MODEL_STEPS = STEP_ORDER[STEP_ORDER.index("extract_text_features") :]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,271 @@
+"""`sovits local` as a real process: the client runs the audio steps, cancel kills the step's
+process, a restart mid-step runs the step again, and --max-parallel makes tasks take turns."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+
+from sovits_api.client import ApiError, TrainingClient
+from tests.support.audio import encode, join_with_pauses, speech
+from tests.support.ports import free_ports
+
+REPO = Path(__file__).resolve().parents[2]
+
+SENTENCES = (
+    "the weather is lovely today and we are going for a walk",
+    "please remember to bring the green umbrella with you",
+    "seven small boats sailed across the quiet harbour",
+)
+
+
+class LocalService:
+    """One `sovits local` child process on a free loopback port, restartable on the same data."""
+
+    def __init__(self, data_dir: Path, max_parallel: int = 2) -> None:
+        self.data_dir = data_dir
+        self.port = free_ports(1)[0]
+        self.max_parallel = max_parallel
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> TrainingClient:
+        return TrainingClient(f"{self.url}/api/v1", progress=False)
+
+    def start(self) -> LocalService:
+        args = [sys.executable, "-m", "sovits_operator.cli", "local", "--port", str(self.port),
+                "--data-dir", str(self.data_dir), "--max-parallel", str(self.max_parallel)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(self._up, timeout=30, what="sovits local answering")
+        return self
+
+    def _up(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+        try:
+            return requests.get(self.url + "/", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: the service dies without cleaning up, as on a power cut or OOM kill."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not met within {timeout}s")
+
+
+def step_pids(task_id: str, step: str) -> list[int]:
+    """Live processes running `sovits step STEP --task TASK_ID`."""
+    wanted = ["step", step, "--task", task_id]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(argv[i : i + 4] == wanted for i in range(len(argv))):
+            pids.append(int(entry.name))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalService]:
+    service = LocalService(tmp_path / "data").start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three speakers' recordings with pauses, in three of the seed's formats."""
+    folder = tmp_path_factory.mktemp("voices")
+    files = []
+    for i, (sentence, suffix) in enumerate(zip(SENTENCES, (".wav", ".mp3", ".flac"), strict=True)):
+        samples, _ = join_with_pauses([speech(sentence), speech(sentence)], [0.8])
+        files.append(encode(samples, folder / f"speaker{i}{suffix}"))
+    return files
+
+
+def new_task(client: TrainingClient, name: str = "local test") -> str:
+    task = client.create_task(name, {"exp_name": "spk", "language": "en", "gpu_id": "0"})
+    return str(task["task_id"])
+
+
+def frozen_step(task_id: str, step: str) -> int:
+    """Wait for the step's process and freeze it (SIGSTOP), so the test decides when it ends."""
+    pids = wait_for(lambda: step_pids(task_id, step), what=f"{step} process")
+    os.kill(pids[0], signal.SIGSTOP)
+    return int(pids[0])
+
+
+def test_the_client_runs_the_audio_steps_on_three_formats_and_gets_a_transcript(
+    local: LocalService, voices: list[Path], tmp_path: Path
+) -> None:
+    client = local.client()
+    task_id = new_task(client)
+    for path in voices:
+        assert client.upload_audio(task_id, path)["filename"] == path.name
+
+    for step, params in (
+        ("convert_audio", {}),
+        ("slice_audio", {"min_length": 1000, "min_interval": 300, "max_sil_kept": 300}),
+        ("denoise_audio", {}),
+        ("asr_transcribe", {"backend": "pocketsphinx"}),
+    ):
+        assert "message" in client.execute_step(task_id, step, params)
+        status = client.wait_for_completion(task_id, timeout=300, interval=0.5)
+        assert status["status"] == "completed", status
+        assert status["current_step"] == step
+
+    transcript = client.download(task_id, "transcripts/denoised.list", tmp_path)
+    lines = transcript.read_text(encoding="utf-8").splitlines()
+    clips = [f["name"] for f in client.list_files(task_id) if f["name"].startswith("denoised/")]
+    assert len(clips) >= len(voices)
+    assert len(lines) == len(clips)
+    for line in lines:
+        path, speaker, language, text = line.split("|")
+        assert path in clips
+        assert speaker == "spk"
+        assert language == "EN"
+        assert text.strip()
+    assert "sliced" in client.logs(task_id, step="slice_audio")
+    assert client.get_task_status(task_id)["progress"] == 100.0
+
+
+def test_cancel_mid_step_kills_the_step_process(local: LocalService, voices: list[Path]) -> None:
+    client = local.client()
+    task_id = new_task(client)
+    client.upload_audio(task_id, voices[0])
+    client.execute_step(task_id, "convert_audio")
+    pid = frozen_step(task_id, "convert_audio")
+
+    client.cancel_task(task_id)
+
+    wait_for(lambda: not alive(pid), timeout=30, what="the step process gone")
+    status = wait_for(lambda: (s := client.get_task_status(task_id))["status"] == "cancelled" and s)
+    assert status["status"] == "cancelled"
+    assert step_pids(task_id, "convert_audio") == []
+
+
+def test_a_restart_mid_step_marks_it_interrupted_and_runs_it_again(local: LocalService, voices: list[Path]) -> None:
+    client = local.client()
+    task_id = new_task(client)
+    client.upload_audio(task_id, voices[1])
+    client.execute_step(task_id, "convert_audio")
+    first = frozen_step(task_id, "convert_audio")
+
+    local.kill()
+    assert alive(first)  # the step outlived the service (its own session), as after a crash
+    local.start()
+
+    status = client.wait_for_completion(task_id, timeout=120, interval=0.5)
+    assert status["status"] == "completed"
+    assert not alive(first)
+    tasks = client.list_tasks()
+    assert [t["task_id"] for t in tasks] == [task_id]  # nothing lost, nothing duplicated
+    converted = [f for f in client.list_files(task_id) if f["name"].startswith("converted_wav/")]
+    assert [f["name"] for f in converted] == ["converted_wav/speaker1.wav"]
+    assert "interrupted" in (local.log.read_text())
+
+
+def test_with_max_parallel_one_a_second_task_waits_visibly_until_the_first_finishes(
+    tmp_path: Path, voices: list[Path]
+) -> None:
+    service = LocalService(tmp_path / "data", max_parallel=1).start()
+    try:
+        client = service.client()
+        first, second = new_task(client, "first"), new_task(client, "second")
+        for task_id in (first, second):
+            client.upload_audio(task_id, voices[2])
+        client.execute_step(first, "convert_audio")
+        pid = frozen_step(first, "convert_audio")
+
+        client.execute_step(second, "convert_audio")
+        time.sleep(2)  # several runtime passes: the second must still be waiting
+        assert step_pids(second, "convert_audio") == []
+        waiting = client.get_task_status(second)
+        assert waiting["status"] == "running"
+        assert "waiting for a free slot" in str(_ready_message(service, second))
+
+        os.kill(pid, signal.SIGCONT)
+        done_first = client.wait_for_completion(first, timeout=120, interval=0.3)
+        done_second = client.wait_for_completion(second, timeout=120, interval=0.3)
+    finally:
+        service.stop()
+    assert done_first["status"] == done_second["status"] == "completed"
+    assert np.datetime64(done_second["updated_at"].rstrip("Z")) >= np.datetime64(done_first["updated_at"].rstrip("Z"))
+
+
+def _ready_message(service: LocalService, task_id: str) -> str:
+    """The task's conditions as the local store keeps them (the seed's JSON has no conditions)."""
+    from sovits_api.local_store import SqliteTaskStore
+
+    store = SqliteTaskStore.open(service.data_dir / "tasks.db")
+    try:
+        task = store.get("default", task_id)
+    finally:
+        store.close()
+    return " ".join(c.message for c in task.status.conditions)
+
+
+def test_the_service_refuses_a_non_loopback_address_without_tokens(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sovits_operator.cli", "local", "--host", "0.0.0.0", "--port", "0",
+         "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")},
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without API tokens" in result.stderr
+
+
+def test_an_unknown_task_is_a_404_through_the_client(local: LocalService) -> None:
+    with pytest.raises(ApiError) as info:
+        local.client().get_task_status("00000000-0000-0000-0000-000000000000")
+
+    assert info.value.status == 404
