@@ -1,8 +1,8 @@
 """``sovits task ...``: the client as a command line, against ``sovits local`` or ``sovits api``.
 
 The service URL comes from ``--url`` or ``SOVITS_URL`` (default http://127.0.0.1:8000), the
-token from ``--token`` or ``SOVITS_TOKEN``. Results print as JSON; errors print the server's
-detail and exit 1.
+token from ``--token`` or ``SOVITS_TOKEN``. Results print as one JSON document on stdout (progress
+goes to stderr); errors print the server's detail and exit 1.
 """
 
 from __future__ import annotations
@@ -96,11 +96,13 @@ def dispatch(client: TrainingClient, args: argparse.Namespace) -> int:
             config["gpu_id"] = args.gpu_id
         _print(client.create_task(args.name, config))
     elif args.command == "upload":
-        for path in args.files:
-            _print(client.upload_audio(args.task, path))
+        _print([client.upload_audio(args.task, path) for path in args.files])
     elif args.command == "run":
-        _print(client.execute_step(args.task, args.step, _json_arg(args.params, "--params")))
-        if not args.no_wait:
+        started = client.execute_step(args.task, args.step, _json_arg(args.params, "--params"))
+        if args.no_wait:
+            _print(started)
+        else:
+            print(started["message"], file=sys.stderr)
             return _finished(client.wait_for_completion(args.task))
     elif args.command == "pipeline":
         steps = list(STEP_ORDER[STEP_ORDER.index(args.first) : STEP_ORDER.index(args.last) + 1])

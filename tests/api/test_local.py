@@ -8,83 +8,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import requests
 
 from sovits_api.client import ApiError, TrainingClient
 from tests.support.audio import encode, join_with_pauses, speech
-from tests.support.ports import free_ports
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.local_process import REPO, LocalService
+from tests.support.processes import wait_for
 
 SENTENCES = (
     "the weather is lovely today and we are going for a walk",
     "please remember to bring the green umbrella with you",
     "seven small boats sailed across the quiet harbour",
 )
-
-
-class LocalService:
-    """One `sovits local` child process on a free loopback port, restartable on the same data."""
-
-    def __init__(self, data_dir: Path, max_parallel: int = 2) -> None:
-        self.data_dir = data_dir
-        self.port = free_ports(1)[0]
-        self.max_parallel = max_parallel
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / f"{data_dir.name}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self) -> TrainingClient:
-        return TrainingClient(f"{self.url}/api/v1", progress=False)
-
-    def start(self) -> LocalService:
-        args = [sys.executable, "-m", "sovits_operator.cli", "local", "--port", str(self.port),
-                "--data-dir", str(self.data_dir), "--max-parallel", str(self.max_parallel)]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(self._up, timeout=30, what="sovits local answering")
-        return self
-
-    def _up(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
-        try:
-            return requests.get(self.url + "/", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: the service dies without cleaning up, as on a power cut or OOM kill."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not met within {timeout}s")
 
 
 def step_pids(task_id: str, step: str) -> list[int]:

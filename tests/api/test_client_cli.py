@@ -1,0 +1,92 @@
+"""`sovits task ...` against a real `sovits local`: the commands a README reader types."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio import encode, speech
+from tests.support.local_process import REPO, LocalService
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    running = LocalService(tmp_path_factory.mktemp("cli") / "data").start()
+    yield running
+    running.stop()
+
+
+def sovits_task(service: LocalService, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SOVITS_URL": service.url}
+    return subprocess.run(
+        [sys.executable, "-m", "sovits_operator.cli", "task", "--quiet", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_create_upload_run_and_download_through_the_command_line(service: LocalService, tmp_path: Path) -> None:
+    audio = encode(speech("good morning and welcome to the recording session"), tmp_path / "take 1.mp3")
+
+    task = json.loads(ok(sovits_task(service, "create", "--name", "cli", "--exp-name", "spk", "--language", "en")))
+    task_id = task["task_id"]
+    (uploaded,) = json.loads(ok(sovits_task(service, "upload", task_id, str(audio))))
+    finished = json.loads(ok(sovits_task(service, "run", task_id, "convert_audio")))
+    status = json.loads(ok(sovits_task(service, "status", task_id)))
+    files = json.loads(ok(sovits_task(service, "files", task_id)))
+    saved = ok(sovits_task(service, "download", task_id, "converted_wav/take 1.wav", "-o", str(tmp_path))).strip()
+
+    assert task["status"] == "created"
+    assert uploaded["filename"] == "take 1.mp3"
+    assert finished["status"] == "completed"
+    assert status["current_step"] == "convert_audio"
+    assert "converted_wav/take 1.wav" in [f["name"] for f in files]
+    assert Path(saved).read_bytes()[:4] == b"RIFF"
+    assert "convert_audio" in ok(sovits_task(service, "logs", task_id, "--step", "convert_audio"))
+
+
+def test_a_failing_step_exits_non_zero_with_the_reason(service: LocalService) -> None:
+    task_id = json.loads(ok(sovits_task(service, "create", "--name", "empty", "--exp-name", "spk")))["task_id"]
+
+    result = sovits_task(service, "run", task_id, "convert_audio")
+
+    assert result.returncode == 1
+    final = json.loads(result.stdout)
+    assert final["status"] == "failed"
+    assert "input_audio" in final["error_message"]
+
+
+def test_a_bad_request_prints_the_servers_detail(service: LocalService) -> None:
+    task_id = json.loads(ok(sovits_task(service, "create", "--name", "x", "--exp-name", "spk")))["task_id"]
+
+    bad_params = sovits_task(service, "run", task_id, "slice_audio", "--params", '{"min_length": -34}')
+    too_early = sovits_task(service, "run", task_id, "slice_audio")
+
+    assert bad_params.returncode == 1
+    assert "HTTP 422: slice_audio.params.min_length" in bad_params.stderr
+    assert too_early.returncode == 1
+    assert "HTTP 400" in too_early.stderr
+    assert "convert_audio" in too_early.stderr
+
+
+def test_cancel_and_delete(service: LocalService) -> None:
+    task_id = json.loads(ok(sovits_task(service, "create", "--name", "gone", "--exp-name", "spk")))["task_id"]
+
+    ok(sovits_task(service, "cancel", task_id))
+    cancelled = json.loads(ok(sovits_task(service, "status", task_id)))
+    ok(sovits_task(service, "delete", task_id))
+    missing = sovits_task(service, "status", task_id)
+
+    assert cancelled["status"] == "cancelled"
+    assert missing.returncode == 1
+    assert "HTTP 404" in missing.stderr

@@ -1,0 +1,59 @@
+"""`sovits local` as a real child process on a free loopback port, restartable on the same data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from sovits_api.client import TrainingClient
+from tests.support.ports import free_ports
+from tests.support.processes import stop_process, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class LocalService:
+    """One `sovits local` child process on a free loopback port, restartable on the same data."""
+
+    def __init__(self, data_dir: Path, max_parallel: int = 2) -> None:
+        self.data_dir = data_dir
+        self.port = free_ports(1)[0]
+        self.max_parallel = max_parallel
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> TrainingClient:
+        return TrainingClient(f"{self.url}/api/v1", progress=False)
+
+    def start(self) -> LocalService:
+        args = [sys.executable, "-m", "sovits_operator.cli", "local", "--port", str(self.port),
+                "--data-dir", str(self.data_dir), "--max-parallel", str(self.max_parallel)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(self._up, timeout=30, what="sovits local answering")
+        return self
+
+    def _up(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+        try:
+            return requests.get(self.url + "/", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: the service dies without cleaning up, as on a power cut or OOM kill."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        stop_process(self.proc, grace=30)
