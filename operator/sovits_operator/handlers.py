@@ -36,6 +36,9 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=prefix, key="last-handled-configuration")
     ks.persistence.finalizer = f"{prefix}/cleanup"
     ks.posting.loggers = False  # only the Events reconcile decides on are posted
+    # Fixed resources in exact namespaces (or all): no need to observe Namespaces and CRDs,
+    # which would take cluster-wide list/watch grants the chart's least-privilege RBAC omits.
+    ks.scanning.disabled = True
     ks.watching.server_timeout = 300
     ks.watching.client_timeout = 330
     ks.watching.inactivity_timeout = 600  # a silently dead watch stream is restarted
@@ -88,6 +91,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(id="startup", registry=registry)
     async def startup(**_: Any) -> None:
+        asyncio.get_running_loop().set_default_executor(Kube.executor())
         kube = await asyncio.to_thread(Kube.connect)
         state["controller"] = Controller(settings, kube, _post_event)
         if settings.operator.metrics_port:

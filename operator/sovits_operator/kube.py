@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
 from .model import GROUP, PLURAL, VERSION
+
+# Concurrent blocking API calls (each in a worker thread, each with its pooled connection).
+API_THREADS = 32
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -55,11 +59,20 @@ class Kube:
         """In-cluster credentials when present, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
         from kubernetes import client, config
 
+        configuration = client.Configuration()
         try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient())
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # One pooled connection per worker thread: a full pool would open (TLS) and drop one per call.
+        configuration.connection_pool_maxsize = API_THREADS
+        return cls(client.ApiClient(configuration))
+
+    @staticmethod
+    def executor() -> ThreadPoolExecutor:
+        """The threads blocking calls run in (install as the loop's default executor). Python's
+        default of cpus + 4 serialises hundreds of tasks' calls behind a handful of threads."""
+        return ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube")
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -106,6 +119,16 @@ class Kube:
             await self._call(f"patch job {namespace}/{name}", self.batch.patch_namespaced_job, name, namespace,
                              patch)  # fmt: skip
 
-    async def delete_jobs(self, namespace: str, label_selector: str) -> None:
-        await self._call(f"delete jobs {namespace} {label_selector}", self.batch.delete_collection_namespaced_job,
-                         namespace, label_selector=label_selector, propagation_policy="Background")  # fmt: skip
+    async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
+        """Delete every Job matching ``label_selector``; the names it found.
+
+        Listed, then deleted one by one rather than with ``deletecollection``, a verb the chart's
+        Role does not grant (it would let a leaked token wipe every Job in the namespace). Each
+        delete takes its pods with it, as a cancel does.
+        """
+        listed = await self._call(f"list jobs {namespace} {label_selector}", self.batch.list_namespaced_job,
+                                  namespace, label_selector=label_selector)  # fmt: skip
+        names = [job.metadata.name for job in listed.items]
+        for name in names:
+            await self.delete_job(namespace, name)
+        return names
