@@ -7,6 +7,10 @@ the ordinary scheduler places pods on them. Stages are CRs (``--enable-crds=Stag
 test can add a Stage at run time to hold or fail the pods it selects; the defaults (nodes
 ready, pods running then completing when owned by a Job, deletion) come from the kwok module
 the build downloaded, not from a copy in this repository.
+
+Container logs of fake pods are CRs too (``Logs``): the kwok controller is the fake nodes'
+kubelet (node-initialize points their kubelet endpoint at its port on localhost), so the API
+server's ``pods/log`` reads the file a ``Logs`` object names.
 """
 
 from __future__ import annotations
@@ -100,9 +104,12 @@ def node_manifest(name: str, pool: NodePool) -> dict[str, Any]:
 class Cluster:
     """One kwokctl cluster; ``start`` returns once nodes are Ready and the CRD is served."""
 
-    def __init__(self, workdir: Path, pools: tuple[NodePool, ...] = DEFAULT_POOLS) -> None:
+    def __init__(
+        self, workdir: Path, pools: tuple[NodePool, ...] = DEFAULT_POOLS, kwokctl_args: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
         self.pools = pools
+        self.kwokctl_args = kwokctl_args  # extra `kwokctl create cluster` flags (e.g. --kube-audit-policy)
         self.name = f"sovits-{uuid.uuid4().hex[:8]}"
         self.bin: Path | None = None
         self.kubeconfig = workdir / "kubeconfig"
@@ -134,14 +141,14 @@ class Cluster:
         self._run(
             str(b / "kwokctl"), "create", "cluster", "--name", self.name, "--config", str(config),
             "--runtime", "binary", "--kube-authorization=true", "--disable-qps-limits",
-            "--enable-crds=Stage", "--wait", "3m", "--kubeconfig", str(self.kubeconfig),
+            "--enable-crds=Stage,Logs,ClusterLogs", "--wait", "3m", "--kubeconfig", str(self.kubeconfig),
             # kwok manages only its fake nodes, so the node agent's real node is left alone.
             "--extra-args=kwok-controller=manage-all-nodes=false",
             "--extra-args=kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--kube-apiserver-binary={b / 'kube-apiserver'}",
             f"--kube-controller-manager-binary={b / 'kube-controller-manager'}",
             f"--kube-scheduler-binary={b / 'kube-scheduler'}",
-            f"--etcd-binary={b / 'etcd'}", f"--kwok-controller-binary={b / 'kwok'}",
+            f"--etcd-binary={b / 'etcd'}", f"--kwok-controller-binary={b / 'kwok'}", *self.kwokctl_args,
             timeout=300,
         )  # fmt: skip
         module = kwok_module_dir()
@@ -157,8 +164,8 @@ class Cluster:
     def _ports() -> dict[str, int]:
         # kwokctl counts down from 32767 looking for free ports, so two clusters created at the
         # same moment (parallel test sessions) would pick the same ones; random ones do not.
-        names = ("etcdPeerPort", "etcdPort", "kubeApiserverPort", "kwokControllerPort")
-        names += ("kubeSchedulerPort", "kubeControllerManagerPort")
+        names = ("etcdPeerPort", "etcdPort", "kubeApiserverPort", "kwokControllerPort", "kubeSchedulerPort",
+                 "kubeControllerManagerPort")  # fmt: skip
         return dict(zip(names, free_ports(len(names)), strict=True))
 
     def _wait_nodes_ready(self, count: int, timeout: float = 60) -> None:
@@ -173,6 +180,11 @@ class Cluster:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"fewer than {count} nodes Ready after {timeout}s")
+
+    @property
+    def logs(self) -> Path:
+        """Where kwokctl keeps this cluster's component logs (and audit.log when audited)."""
+        return self.workdir / "kwok" / "clusters" / self.name / "logs"
 
     def stop(self) -> None:
         if self.bin is not None:
@@ -233,6 +245,16 @@ class ClusterInfo:
     def hold_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
         """A Stage that keeps matching Running pods running (outweighs the fast completion)."""
         return _status_stage(name, selector, None, weight=20000)
+
+    def pod_log(self, pod: str, namespace: str, path: Path) -> dict[str, Any]:
+        """A kwok ``Logs`` object: every container of ``pod`` logs what ``path`` holds, a file in
+        the CRI log format (``<RFC3339Nano time> stdout F <line>``) that may grow meanwhile."""
+        return {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Logs",
+            "metadata": {"name": pod, "namespace": namespace},
+            "spec": {"logs": [{"containers": [], "logsFile": str(path)}]},
+        }
 
 
 def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] | None, weight: int) -> dict[str, Any]:

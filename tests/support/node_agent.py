@@ -175,17 +175,26 @@ class NodeAgent:
                 secret = self.core.read_namespaced_secret(ref.name, pod.metadata.namespace)
                 values[var.name] = base64.b64decode(secret.data[ref.key]).decode()
             elif var.value_from is not None and var.value_from.field_ref is not None:
-                path = var.value_from.field_ref.field_path
-                values[var.name] = {
-                    "metadata.name": pod.metadata.name,
-                    "metadata.namespace": pod.metadata.namespace,
-                    "spec.nodeName": self.name,
-                }.get(path, "")
+                values[var.name] = self._field(pod, var.value_from.field_ref.field_path)
         annotations = pod.metadata.annotations or {}
         index = annotations.get("batch.kubernetes.io/job-completion-index")
         if index is not None:
             values.setdefault("JOB_COMPLETION_INDEX", index)
         return values
+
+    def _field(self, pod: Any, path: str) -> str:
+        """A downward-API field; the Job controller gives Indexed Jobs' pods JOB_COMPLETION_INDEX
+        as ``metadata.annotations['batch.kubernetes.io/job-completion-index']``."""
+        for prefix, mapping in (("metadata.annotations", pod.metadata.annotations),
+                                ("metadata.labels", pod.metadata.labels)):  # fmt: skip
+            if path.startswith(f"{prefix}['") and path.endswith("']"):
+                return str((mapping or {}).get(path[len(prefix) + 2 : -2], ""))
+        found = {
+            "metadata.name": pod.metadata.name,
+            "metadata.namespace": pod.metadata.namespace,
+            "spec.nodeName": self.name,
+        }.get(path, "")
+        return str(found)
 
     def _wait(self, key: str, pod: Any, proc: subprocess.Popen[bytes], termination: Path) -> None:
         code = proc.wait()
