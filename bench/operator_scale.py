@@ -1,0 +1,412 @@
+"""The operator at scale on the kwok control plane: many TrainingTasks, each the full pipeline.
+
+Starts the test control plane (tests/support/cluster.py) with ``--nodes`` fake nodes of
+``--gpus`` GPUs, starts `sovits operator --all-namespaces` as a child process, creates
+``--tasks`` TrainingTasks with ``pipeline: full`` at once, and lets kwok's fast Stages finish
+every step pod as soon as it runs. Prints one JSON object on its last line:
+
+- hand-off latency p50/p99/max: a step's Job seen Complete -> the next step's Job seen created,
+  both from one watch stream of Jobs kept by this script, so the stream's own delay cancels
+  out; the same from the API server's stamps (Job ``status.completionTime`` -> next Job's
+  ``metadata.creationTimestamp``, whole seconds) as a cross-check;
+- tasks completed per second: tasks / (first task created -> last task seen completed);
+- the operator's peak RSS: ``VmHWM`` of its process from /proc, read before it is stopped;
+- API requests per task: every request the operator made, counted by the API server itself.
+  The operator authenticates with its own ServiceAccount token, and the API server writes an
+  audit event (level Metadata, stage ResponseComplete, or ResponseStarted for watches) for
+  that user only; the count includes the operator's start-up lists and watches.
+
+Aims (issue 3): p99 hand-off <= 2 s, peak RSS <= 200 MB.
+Usage: .venv/bin/python bench/operator_scale.py [--tasks 500 --nodes 50 --gpus 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.cluster import Cluster, ClusterInfo, NodePool  # noqa: E402
+from tests.support.operator_process import OperatorProcess  # noqa: E402
+
+from sovits_operator.catalog import STEP_ORDER  # noqa: E402
+
+NAMESPACE = "bench"
+OPERATOR_NS = "sovits-system"
+OPERATOR_SA = "sovits-operator"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
+AIMS = {"handoff_p99_s": 2.0, "operator_peak_rss_mb": 200.0}
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}],
+}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def stamp(text: str | None) -> float | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
+
+
+@dataclass
+class JobSeen:
+    task: str
+    step: str
+    attempt: int
+    created_seen: float | None = None
+    complete_seen: float | None = None
+    created: float | None = None  # API server stamps (whole seconds)
+    completed: float | None = None
+
+
+@dataclass
+class Watched:
+    """What the watch streams saw, with this process's monotonic receipt times."""
+
+    jobs: dict[str, JobSeen] = field(default_factory=dict)
+    completed_tasks: dict[str, float] = field(default_factory=dict)
+    failed_tasks: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def stream(lister: Any, on_event: Any, stop: threading.Event, errors: list[BaseException]) -> None:
+    """A raw watch through ``lister`` (no model deserialisation: this process must stay light),
+    resumed from the last resourceVersion whenever the server ends it."""
+    version = ""
+    try:
+        while not stop.is_set():
+            response = lister(watch=True, resource_version=version or None, allow_watch_bookmarks=True,
+                              timeout_seconds=240, _preload_content=False)  # fmt: skip
+            buffer = b""
+            for chunk in response.stream(65536):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in filter(None, (raw.strip() for raw in lines)):
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":  # resourceVersion too old: the next watch lists anew
+                        version = ""
+                        continue
+                    version = event["object"]["metadata"].get("resourceVersion", version)
+                    if event["type"] != "BOOKMARK":
+                        on_event(event["type"], event["object"], time.monotonic())
+                if stop.is_set():
+                    break
+            response.release_conn()
+    except Exception as exc:
+        if not stop.is_set():  # the cluster going away at the end is no failure
+            errors.append(exc)
+
+
+def on_job(watched: Watched) -> Any:
+    def handle(kind: str, job: dict[str, Any], seen: float) -> None:
+        labels = job["metadata"].get("labels", {})
+        if "sovits.io/step" not in labels:
+            return
+        name = job["metadata"]["name"]
+        with watched.lock:
+            record = watched.jobs.get(name)
+            if record is None:
+                record = watched.jobs[name] = JobSeen(
+                    labels["sovits.io/task"], labels["sovits.io/step"], int(labels["sovits.io/attempt"])
+                )
+            if record.created_seen is None:
+                record.created_seen = seen
+                record.created = stamp(job["metadata"].get("creationTimestamp"))
+            conditions = job.get("status", {}).get("conditions") or []
+            done = any(c["type"] == "Complete" and c["status"] == "True" for c in conditions)
+            if done and record.complete_seen is None:
+                record.complete_seen = seen
+                record.completed = stamp(job["status"].get("completionTime"))
+
+    return handle
+
+
+def on_task(watched: Watched) -> Any:
+    def handle(kind: str, task: dict[str, Any], seen: float) -> None:
+        phase = (task.get("status") or {}).get("phase")
+        name = task["metadata"]["name"]
+        with watched.lock:
+            if phase == "completed":
+                watched.completed_tasks.setdefault(name, seen)
+            elif phase == "failed":
+                watched.failed_tasks.add(name)
+
+    return handle
+
+
+def handoffs(watched: Watched) -> tuple[list[float], list[float]]:
+    """Seen and server-stamped gaps between consecutive steps' first attempts."""
+    by_task: dict[str, dict[str, JobSeen]] = collections.defaultdict(dict)
+    for job in watched.jobs.values():
+        if job.attempt == 1:
+            by_task[job.task][job.step] = job
+    seen: list[float] = []
+    server: list[float] = []
+    for steps in by_task.values():
+        for before, after in itertools.pairwise(STEP_ORDER):
+            a, b = steps.get(before), steps.get(after)
+            if a is None or b is None:
+                continue
+            if a.complete_seen is not None and b.created_seen is not None:
+                seen.append(b.created_seen - a.complete_seen)
+            if a.completed is not None and b.created is not None:
+                server.append(b.created - a.completed)
+    return seen, server
+
+
+def audit_counts(log: Path) -> collections.Counter[str]:
+    """Requests of the operator's user by verb, one per audit ID (watches count once)."""
+    counts: collections.Counter[str] = collections.Counter()
+    seen: set[str] = set()
+    with log.open(encoding="utf-8") as lines:
+        for line in lines:
+            event = json.loads(line)
+            if event.get("user", {}).get("username") != OPERATOR_USER or event["auditID"] in seen:
+                continue
+            seen.add(event["auditID"])
+            counts[event["verb"]] += 1
+    return counts
+
+
+def token_kubeconfig(info: ClusterInfo, path: Path) -> Path:
+    """A kubeconfig for the operator's ServiceAccount (bound to cluster-admin: the bench measures
+    load, test_install.py and test_service_accounts_suffice.py the permissions)."""
+    info.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NS}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "bench-operator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NS}],
+        },
+    )
+    admin = json.loads(info.kubectl("config", "view", "--minify", "--raw", "-o", "json"))
+    token = info.kubectl("create", "token", OPERATOR_SA, "-n", OPERATOR_NS, "--duration=6h").strip()
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "bench", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": OPERATOR_USER, "user": {"token": token}}],
+                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": OPERATOR_USER}}],
+                "current-context": "bench",
+            }
+        )
+    )
+    return path
+
+
+def task_docs(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "sovits.io/v1alpha1",
+            "kind": "TrainingTask",
+            "metadata": {"name": f"t{i:04d}", "namespace": NAMESPACE},
+            "spec": {"expName": f"speaker{i}", "pipeline": "full", "gpu": {"count": 1}},
+        }
+        for i in range(count)
+    ]
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reconcile_figures(metrics_text: str) -> dict[str, float]:
+    """Reconcile passes and their mean duration, from the operator's own /metrics."""
+    wanted = ("reconciles_total", "reconcile_duration_seconds_sum", "reconcile_duration_seconds_count")
+    values: dict[str, float] = collections.defaultdict(float)
+    for line in metrics_text.splitlines():
+        name, _, value = line.partition(" ")
+        short = name.split("{")[0].removeprefix("sovits_operator_")
+        if short in wanted:
+            values[short] += float(value)
+    count = values["reconcile_duration_seconds_count"]
+    mean = values["reconcile_duration_seconds_sum"] / count if count else 0.0
+    return {"reconciles": int(values["reconciles_total"]), "reconcile_mean_s": round(mean, 3)}
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from kubernetes import client, config
+
+    policy = workdir / "audit-policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    pools = (NodePool("gpu-node", args.nodes, args.gpus, labels={"nvidia.com/gpu.present": "true"}),)
+    cluster = Cluster(workdir / "cluster", pools=pools, kwokctl_args=(f"--kube-audit-policy={policy}",))
+    (workdir / "cluster").mkdir()
+    started = time.monotonic()
+    info = cluster.start()
+    print(f"cluster up in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    operator: OperatorProcess | None = None
+    stop = threading.Event()
+    try:
+        info.kubectl("create", "namespace", NAMESPACE)
+        env = {
+            "KUBECONFIG": str(token_kubeconfig(info, workdir / "operator.kubeconfig")),
+            # Progress reads go to an empty local store: the bench measures the operator, not S3.
+            "SOVITS_STORAGE__BACKEND": "local",
+            "SOVITS_STORAGE__LOCAL_ROOT": str(workdir / "store"),
+            "SOVITS_OPERATOR__METRICS_HOST": "127.0.0.1",
+            **dict(item.split("=", 1) for item in args.operator_env),
+        }
+        operator = OperatorProcess(info, None, workdir, env=env)
+        operator.start()
+
+        config.load_kube_config(config_file=str(info.kubeconfig))  # type: ignore[no-untyped-call]
+        api = client.ApiClient()
+        batch, custom = client.BatchV1Api(api), client.CustomObjectsApi(api)
+        watched = Watched()
+        errors: list[BaseException] = []
+        listers = [
+            (functools.partial(batch.list_namespaced_job, NAMESPACE), on_job(watched)),
+            (functools.partial(custom.list_namespaced_custom_object, "sovits.io", "v1alpha1", NAMESPACE,
+                               "trainingtasks"), on_task(watched)),
+        ]  # fmt: skip
+        watchers = [
+            threading.Thread(target=stream, args=(lister, handler, stop, errors), daemon=True)
+            for lister, handler in listers
+        ]
+        for thread in watchers:
+            thread.start()
+        time.sleep(1)  # both watches established before the first task exists
+
+        assert operator.proc is not None
+        cpu_before = cpu_seconds(operator.proc.pid)
+        first_created = time.monotonic()
+        info.kubectl("create", "-f", "-", input=yaml.safe_dump_all(task_docs(args.tasks)), timeout=600)
+        created_s = time.monotonic() - first_created
+        print(f"{args.tasks} tasks created in {created_s:.1f}s", file=sys.stderr)
+
+        deadline = first_created + args.timeout
+        last_report = 0.0
+        while time.monotonic() < deadline:
+            with watched.lock:
+                done, failed = len(watched.completed_tasks), len(watched.failed_tasks)
+            if done + failed >= args.tasks:
+                break
+            if errors:
+                raise RuntimeError("a watch of this script failed") from errors[0]
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                print(f"  {time.monotonic() - first_created:5.0f}s: {done} completed, {failed} failed, "
+                      f"{len(watched.jobs)} Jobs, operator RSS peak {vm_hwm_mb(operator.proc.pid):.0f} MB",
+                      file=sys.stderr)  # fmt: skip
+            time.sleep(0.5)
+        peak_rss = vm_hwm_mb(operator.proc.pid)
+        operator_cpu = cpu_seconds(operator.proc.pid) - cpu_before
+        load = os.getloadavg()[0]
+        reconciles = reconcile_figures(operator.metrics())
+        with watched.lock:
+            finished = list(watched.completed_tasks.values())
+            failed_count = len(watched.failed_tasks)
+            seen, server = handoffs(watched)
+            jobs = len(watched.jobs)
+        wall = (max(finished) - first_created) if finished else None
+        counts = audit_counts(cluster.logs / "audit.log")
+        total_requests = sum(counts.values())
+        result: dict[str, Any] = {
+            "tasks": args.tasks,
+            "nodes": args.nodes,
+            "gpus_per_node": args.gpus,
+            "steps_per_task": len(STEP_ORDER),
+            "completed": len(finished),
+            "failed": failed_count,
+            "jobs": jobs,
+            "create_s": round(created_s, 1),
+            "wall_s": round(wall, 1) if wall else None,
+            "tasks_per_s": round(len(finished) / wall, 3) if wall else None,
+            "handoffs": len(seen),
+            "handoff_p50_s": _r(percentile(seen, 0.50)),
+            "handoff_p99_s": _r(percentile(seen, 0.99)),
+            "handoff_max_s": _r(max(seen) if seen else None),
+            "handoff_mean_s": _r(statistics.fmean(seen) if seen else None),
+            "handoff_server_p50_s": _r(percentile(server, 0.50)),
+            "handoff_server_p99_s": _r(percentile(server, 0.99)),
+            "operator_peak_rss_mb": round(peak_rss, 1),
+            # How busy the operator was (1.0 = one core for the whole run), and the machine.
+            "operator_cpu_s": round(operator_cpu, 1),
+            "operator_cpu_share": round(operator_cpu / wall, 2) if wall else None,
+            "load_avg_1m": round(load, 2),
+            **reconciles,
+            "cpus": os.cpu_count(),
+            "api_requests": total_requests,
+            "api_requests_per_task": round(total_requests / args.tasks, 1),
+            "api_requests_by_verb": dict(counts.most_common()),
+            "operator_env": args.operator_env,
+            "aims": AIMS,
+        }
+        p99 = result["handoff_p99_s"]
+        result["meets_aims"] = {
+            "handoff_p99_s": p99 is not None and p99 <= AIMS["handoff_p99_s"],
+            "operator_peak_rss_mb": peak_rss <= AIMS["operator_peak_rss_mb"],
+        }
+        return result
+    finally:
+        stop.set()
+        if operator is not None:
+            operator.stop()
+        cluster.stop()
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--nodes", type=int, default=50)
+    parser.add_argument("--gpus", type=int, default=8, help="GPUs per node")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every task")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the cluster's files here")
+    parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra operator settings, e.g. SOVITS_OPERATOR__PROGRESS_INTERVAL_S=60")  # fmt: skip
+    args = parser.parse_args()
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        result = run(args, args.workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sovits-bench-") as tmp:
+            result = run(args, Path(tmp))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
