@@ -32,6 +32,8 @@ def test_every_worker_thread_has_a_pooled_connection_of_its_own(
     }
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    # The client reads KUBECONFIG once, at import; an earlier test in the session may have imported it.
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "kubeconfig"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
 
     kube = Kube.connect()
