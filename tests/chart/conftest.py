@@ -16,11 +16,10 @@ import pytest
 import yaml
 
 from tests.support.cluster import build_binaries
+from tests.support.helm_release import CHART, RELEASE
 
 REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "sovits-operator"
 ALL_OPTIONS = CHART / "ci" / "all-options-values.yaml"
-RELEASE = "rel"
 NAMESPACE = "sovits"
 
 

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from sovits_operator.catalog import STEP_ORDER
-from tests.chart.test_install import API_SA, OPERATOR_SA, Release, install, service_account_kubeconfig
 from tests.support.cluster import ClusterInfo
+from tests.support.helm_release import API_SA, OPERATOR_SA, Release, install, service_account_kubeconfig
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
 from tests.support.ports import free_ports
 from tests.support.seaweed import S3Store
