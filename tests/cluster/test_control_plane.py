@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from typing import Any
 
 import pytest
-from tests.support.cluster import ClusterInfo
+from tests.support.cluster import ClusterInfo, get_json, pods_of
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -39,25 +39,6 @@ def job(name: str, namespace: str, gpus: int, labels: dict[str, str] | None = No
             },
         },
     }
-
-
-def get_json(cluster: ClusterInfo, *args: str) -> dict[str, Any]:
-    return json.loads(cluster.kubectl("get", *args, "-o", "json"))  # type: ignore[no-any-return]
-
-
-def wait_for(predicate: Any, timeout: float = 30, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
-
-
-def pods_of(cluster: ClusterInfo, namespace: str, job_name: str) -> list[dict[str, Any]]:
-    items = get_json(cluster, "pods", "-n", namespace, "-l", f"job-name={job_name}")["items"]
-    return items  # type: ignore[no-any-return]
 
 
 def rejection(cluster: ClusterInfo, doc: dict[str, Any]) -> str:

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from tests.cluster.test_control_plane import get_json, pods_of, wait_for
-from tests.support.cluster import ClusterInfo, NodeAgentProcess
+from tests.support.cluster import ClusterInfo, NodeAgentProcess, get_json, pods_of
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support.ports import free_ports
+from tests.support.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,13 +54,7 @@ class ApiProcess:
         raise TimeoutError(f"sovits api not ready after {timeout}s\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -354,3 +354,14 @@ class NodeAgentProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def get_json(cluster: ClusterInfo, *args: str) -> Any:
+    """``kubectl get ARGS -o json``, parsed."""
+    return json.loads(cluster.kubectl("get", *args, "-o", "json"))
+
+
+def pods_of(cluster: ClusterInfo, namespace: str, job_name: str) -> list[dict[str, Any]]:
+    """The pods the Job controller made for ``job_name``."""
+    items: list[dict[str, Any]] = get_json(cluster, "pods", "-n", namespace, "-l", f"job-name={job_name}")["items"]
+    return items

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from tests.support.cluster import ClusterInfo
+from tests.support.cluster import ClusterInfo, get_json
 from tests.support.ports import free_ports
+from tests.support.processes import stop_process, wait_for
 from tests.support.seaweed import S3Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,28 +87,11 @@ class OperatorProcess:
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
 
-def get_json(cluster: ClusterInfo, *args: str) -> Any:
-    return json.loads(cluster.kubectl("get", *args, "-o", "json"))
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise TimeoutError(f"{what} not met within {timeout}s")
+__all__ = ["OPERATOR_ENV", "OperatorProcess", "get_json", "wait_for"]

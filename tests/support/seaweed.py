@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from .ports import free_ports
+from .processes import stop_process
 
 ACCESS_KEY = "sovits-test-access"
 SECRET_KEY = "sovits-test-secret-0123456789"
@@ -122,10 +123,4 @@ class SeaweedFS:
         raise TimeoutError(f"SeaweedFS S3 not ready after {timeout}s: {last}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
