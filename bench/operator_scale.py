@@ -179,9 +179,11 @@ def handoffs(watched: Watched) -> tuple[list[float], list[float]]:
     return seen, server
 
 
-def audit_counts(log: Path) -> collections.Counter[str]:
-    """Requests of the operator's user by verb, one per audit ID (watches count once)."""
+def audit_counts(log: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """Requests of the operator's user by verb, and by verb and resource ("patch
+    trainingtasks/status"), one per audit ID (watches count once)."""
     counts: collections.Counter[str] = collections.Counter()
+    by_resource: collections.Counter[str] = collections.Counter()
     seen: set[str] = set()
     with log.open(encoding="utf-8") as lines:
         for line in lines:
@@ -190,7 +192,10 @@ def audit_counts(log: Path) -> collections.Counter[str]:
                 continue
             seen.add(event["auditID"])
             counts[event["verb"]] += 1
-    return counts
+            ref = event.get("objectRef") or {}
+            resource = "/".join(filter(None, (ref.get("resource"), ref.get("subresource"))))
+            by_resource[f"{event['verb']} {resource}"] += 1
+    return counts, by_resource
 
 
 def token_kubeconfig(info: ClusterInfo, path: Path) -> Path:
@@ -339,7 +344,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             seen, server = handoffs(watched)
             jobs = len(watched.jobs)
         wall = (max(finished) - first_created) if finished else None
-        counts = audit_counts(cluster.logs / "audit.log")
+        counts, by_resource = audit_counts(cluster.logs / "audit.log")
         total_requests = sum(counts.values())
         result: dict[str, Any] = {
             "tasks": args.tasks,
@@ -369,6 +374,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "api_requests": total_requests,
             "api_requests_per_task": round(total_requests / args.tasks, 1),
             "api_requests_by_verb": dict(counts.most_common()),
+            "api_requests_by_resource": dict(by_resource.most_common()),
             "operator_env": args.operator_env,
             "aims": AIMS,
         }

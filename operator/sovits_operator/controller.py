@@ -1,10 +1,12 @@
 """Runs reconcile for one task at a time and carries out what it decides.
 
 Every trigger (a task change, a Job or pod event, the progress timer, a requeue) ends in
-``Controller.reconcile``: read the task fresh, observe its Jobs from the watch caches, call
-the pure ``reconcile``, write the status, then act. Status is written before any Job is
-created, so a restarted operator finds every Job it may have created named in the status.
-Triggers for a task that already has a pass waiting are dropped: that pass sees their news.
+``Controller.reconcile``: take the newest task body seen (read fresh only when none is kept,
+see latest.py), observe its Jobs from the watch caches, call the pure ``reconcile``, write
+the status, then act. Status is written before any Job is created, so a restarted operator
+finds every Job it may have created named in the status. Triggers for a task that already
+has a pass waiting are dropped: that pass sees their news; so are Job events that change
+nothing reconcile reads (a pod started, a count went up).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from . import contract, metrics
 from .errors import NotFound, SovitsError
 from .jobs import Labels, build_job, task_prefix, ttl_patch
 from .kube import Kube, status_patch
+from .latest import Key, Latest
 from .model import TrainingTask
-from .observe import observe_job
+from .observe import observe_job, prune_job
 from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
 from .settings import Settings
 
@@ -57,11 +60,47 @@ class Controller:
         self._requeues: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._stores: dict[str, Any] = {}
+        self.latest = Latest()
+        self._jobs_seen: dict[Key, dict[str, Any]] = {}  # (namespace, Job name) -> what reconcile last read
+        # Job creates and TTL patches done but not yet seen on the watch: a pass in between
+        # would ask for them again (harmless, but a request per pass). An event of the Job
+        # ends its entry, after the index has taken the event in; _act checks both.
+        self._created: set[Key] = set()
+        self._expired: set[Key] = set()
 
     # -- triggers ------------------------------------------------------------------------
 
     def name_of(self, uid: str) -> tuple[str, str] | None:
         return self._names.get(uid)
+
+    def task_seen(self, body: Mapping[str, Any], gone: bool) -> None:
+        """A watch event of a task: keep its body for the next pass (forget it once gone)."""
+        if gone:
+            meta = body.get("metadata") or {}
+            self.latest.drop((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+        else:
+            self.latest.offer(body)
+
+    async def job_changed(self, namespace: str, task: str, job: Mapping[str, Any], gone: bool) -> None:
+        """Reconcile ``task`` on news of its ``job``, unless nothing reconcile reads has changed."""
+        key = (namespace, str(job["metadata"]["name"]))
+        self._created.discard(key)
+        seen = prune_job(job)
+        if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
+            self._expired.discard(key)
+        if gone:
+            self._jobs_seen.pop(key, None)
+        else:
+            if self._jobs_seen.get(key) == seen:
+                return
+            self._jobs_seen[key] = seen
+        try:
+            await self.reconcile(namespace, task)
+        except Exception:
+            # kopf does not retry event handlers, and a repeat of this event would be skipped.
+            self._jobs_seen.pop(key, None)
+            self.requeue(namespace, task, 5.0)
+            raise
 
     async def reconcile(self, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
         key = (namespace, name)
@@ -124,6 +163,7 @@ class Controller:
         if pending is not None:
             pending.cancel()
         self._locks.pop(key, None)
+        self.latest.drop(key)
         if uid:
             self._names.pop(uid, None)
             self.phases.forget(uid)
@@ -131,8 +171,12 @@ class Controller:
     # -- one reconcile -------------------------------------------------------------------
 
     async def _passes(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
-        raw = await self.kube.get_task(namespace, name)
-        created: set[str] = set()
+        key = (namespace, name)
+        raw = self.latest.get(key)
+        if raw is None:
+            raw = await self.kube.get_task(namespace, name)
+            if raw is not None and not raw["metadata"].get("deletionTimestamp"):
+                self.latest.offer(raw)
         for _ in range(MAX_PASSES):
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
@@ -144,8 +188,13 @@ class Controller:
             outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
             old, new = task.status.wire(), outcome.status.wire()
             if old != new:
-                raw = await self.kube.patch_task_status(namespace, name, status_patch(old, new))
-            await self._act(task, raw, outcome, created)
+                try:
+                    raw = await self.kube.patch_task_status(namespace, name, status_patch(old, new))
+                except Exception:
+                    self.latest.drop(key)  # the write may or may not have landed: read fresh next time
+                    raise
+                self.latest.offer(raw)
+            await self._act(task, raw, outcome)
             self.phases.set(uid, outcome.status.phase)
             if old == new:
                 return
@@ -166,12 +215,16 @@ class Controller:
         pods = list(self.pods_index.get(uid, ())) if jobs else []
         return [observe_job(job, pods) for job in jobs]
 
-    async def _act(self, task: TrainingTask, raw: dict[str, Any], outcome: Outcome, created: set[str]) -> None:
-        namespace = task.metadata.namespace or ""
+    def _indexed_job(self, uid: str, name: str) -> Mapping[str, Any] | None:
+        """The Job as the index holds it now (it may have moved on since the pass observed it)."""
+        return next((job for job in self.jobs_index.get(uid, ()) if job["metadata"]["name"] == name), None)
+
+    async def _act(self, task: TrainingTask, raw: dict[str, Any], outcome: Outcome) -> None:
+        namespace, uid = task.metadata.namespace or "", task.metadata.uid or ""
         for action in outcome.actions:
             if isinstance(action, CreateJob):
                 name = action.launch.job_name
-                if name in created:
+                if (namespace, name) in self._created or self._indexed_job(uid, name) is not None:
                     continue
                 body = build_job(task, action.launch, self.settings)
                 try:
@@ -180,11 +233,17 @@ class Controller:
                 except SovitsError as exc:
                     self.post_event(raw, "Warning", "JobCreateFailed", f"Job {name}: {exc.message}")
                     raise
-                created.add(name)
+                self._created.add((namespace, name))
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(namespace, action.name)
             elif isinstance(action, ExpireJob):
+                indexed = self._indexed_job(uid, action.name)
+                if (namespace, action.name) in self._expired or (
+                    indexed is not None and indexed["spec"]["ttlSecondsAfterFinished"] is not None
+                ):
+                    continue
                 await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s))
+                self._expired.add((namespace, action.name))
             elif isinstance(action, Event):
                 self.post_event(raw, action.type, action.reason, action.message)
             elif isinstance(action, RequeueAfter):

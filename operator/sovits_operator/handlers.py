@@ -134,12 +134,19 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
             progress = {step: value} if value is not None else None
         await run(ctl, namespace or "", name, progress)
 
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="task_event", registry=registry)
+    async def task_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # async: on the loop, not a thread
+        controller().task_seen(body, gone=type == "DELETED")
+
     @kopf.on.event("batch", "v1", "jobs", id="job_event", labels=ours, registry=registry)
-    async def job_event(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+    async def job_event(body: kopf.Body, namespace: str | None, type: str | None, **kwargs: Any) -> None:
         ctl = adopt(kwargs)
         owner = next((o for o in body["metadata"].get("ownerReferences", []) if o.get("kind") == KIND), None)
         if owner is not None:
-            await run(ctl, namespace or "", owner["name"])
+            try:
+                await ctl.job_changed(namespace or "", owner["name"], body, gone=type == "DELETED")
+            except SovitsError as exc:
+                raise _translated(exc) from exc
 
     @kopf.on.event("", "v1", "pods", id="pod_event", labels=ours, registry=registry)
     async def pod_event(body: kopf.Body, **kwargs: Any) -> None:
