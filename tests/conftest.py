@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
+from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
 from tests.support.seaweed import S3Store, SeaweedFS
 
 
@@ -56,6 +59,51 @@ def node_agent(cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -
         yield agent.start()
     finally:
         agent.stop()
+
+
+def _operator(workdir: Path, cluster: ClusterInfo, env: dict[str, str]) -> Iterator[OperatorProcess]:
+    running = OperatorProcess(cluster, None, workdir, env=env)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+# Module scope for both: only one operator may watch all namespaces at a time, and pytest
+# finishes one module's fixtures before the next module's start.
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: ClusterInfo, s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """`sovits operator --all-namespaces` with fast clocks; kwok's fake nodes finish its pods."""
+    yield from _operator(tmp_path_factory.mktemp("operator"), cluster, {**s3_store.env(), **OPERATOR_ENV})
+
+
+@pytest.fixture(scope="module")
+def operator_on_agent(
+    cluster: ClusterInfo, s3_store: S3Store, node_agent: NodeAgentProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator placing every step pod on the node agent's real node, so steps really run."""
+    placement = {
+        "SOVITS_OPERATOR__STEP_NODE_SELECTOR": json.dumps(node_agent.node_selector),
+        "SOVITS_OPERATOR__STEP_TOLERATIONS": json.dumps([node_agent.TOLERATION]),
+    }
+    env = {**s3_store.env(), **OPERATOR_ENV, **placement}
+    yield from _operator(tmp_path_factory.mktemp("operator"), cluster, env)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failing test that ran beside an operator shows the operator's log tail."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        for running in getattr(item, "funcargs", {}).values():
+            if isinstance(running, OperatorProcess):
+                report.sections.append(("operator log (tail)", running.tail(120)))
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,18 +27,6 @@ TOKEN = "live-logs-token"
 STEP = "convert_audio"
 
 
-@pytest.fixture(scope="module")
-def operator(
-    cluster: ClusterInfo, s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    running = OperatorProcess(cluster, s3_store, tmp_path_factory.mktemp("operator"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 @pytest.fixture
 def client(cluster: ClusterInfo, namespace: str, s3_store: S3Store) -> Iterator[TestClient]:
     """The facade as `sovits api` builds it, for one tenant; webhooks off (not under test)."""

@@ -7,7 +7,6 @@ Only the client's poll interval is shortened; its methods are the published ones
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,21 +59,6 @@ def tenant(cluster: ClusterInfo, s3_store: S3Store) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(
-    cluster: ClusterInfo, s3_store: S3Store, node_agent: NodeAgentProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator, placing every step pod on the node agent (so steps really run)."""
-    running = OperatorProcess(cluster, s3_store, tmp_path_factory.mktemp("operator"))
-    running.env["SOVITS_OPERATOR__STEP_NODE_SELECTOR"] = json.dumps(node_agent.node_selector)
-    running.env["SOVITS_OPERATOR__STEP_TOLERATIONS"] = json.dumps([node_agent.TOLERATION])
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
 def api(
     cluster: ClusterInfo, s3_store: S3Store, tenant: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiProcess]:
@@ -114,7 +98,7 @@ def pod_logs(agent: NodeAgentProcess, namespace: str) -> str:
 def test_the_seeds_client_prepares_audio_step_by_step_and_gets_a_transcript_line_per_clip(
     client: seed_client.TrainingClient,
     api: ApiProcess,
-    operator: OperatorProcess,
+    operator_on_agent: OperatorProcess,
     node_agent: NodeAgentProcess,
     tenant: str,
     recordings: list[Path],
@@ -136,7 +120,9 @@ def test_the_seeds_client_prepares_audio_step_by_step_and_gets_a_transcript_line
         first = client.get_task_status(task_id)
         assert first["current_step"] == step and first["status"] in ("running", "completed"), first
         final = client.wait_for_completion(task_id, timeout=STEP_TIMEOUT_S)
-        assert final["status"] == "completed", f"{step}: {final}\n{operator.tail()}\n{pod_logs(node_agent, tenant)}"
+        assert final["status"] == "completed", (
+            f"{step}: {final}\n{operator_on_agent.tail()}\n{pod_logs(node_agent, tenant)}"
+        )
         assert final["current_step"] == step
 
     listed = http.get(f"{base}/tasks").json()

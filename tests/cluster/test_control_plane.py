@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from tests.support.cluster import ClusterInfo, get_json, pods_of
+from tests.support.cluster import ClusterInfo, get_json, job_pods
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -124,7 +124,7 @@ def test_a_job_asking_for_one_gpu_runs_on_a_fake_gpu_node_and_succeeds(cluster: 
         return bool(status.get("succeeded"))
 
     wait_for(succeeded)
-    (pod,) = pods_of(cluster, namespace, "one-gpu")
+    (pod,) = job_pods(cluster, namespace, "one-gpu")
     assert pod["status"]["phase"] == "Succeeded"
     node = get_json(cluster, "node", pod["spec"]["nodeName"])
     assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"
@@ -136,7 +136,7 @@ def test_a_job_asking_for_more_gpus_than_any_node_has_stays_pending_unschedulabl
     cluster.apply(job("too-many", namespace, gpus=9))
 
     def unschedulable() -> dict[str, Any] | None:
-        for pod in pods_of(cluster, namespace, "too-many"):
+        for pod in job_pods(cluster, namespace, "too-many"):
             for cond in pod["status"].get("conditions", []):
                 if cond["type"] == "PodScheduled" and cond.get("reason") == "Unschedulable":
                     return cond  # type: ignore[no-any-return]
@@ -144,7 +144,7 @@ def test_a_job_asking_for_more_gpus_than_any_node_has_stays_pending_unschedulabl
 
     condition = wait_for(unschedulable)
     assert "nvidia.com/gpu" in condition["message"]
-    (pod,) = pods_of(cluster, namespace, "too-many")
+    (pod,) = job_pods(cluster, namespace, "too-many")
     assert pod["status"]["phase"] == "Pending"
     assert "nodeName" not in pod["spec"]
 
@@ -156,7 +156,7 @@ def test_a_kwok_stage_fails_a_pod_with_an_exit_code_and_message(cluster: Cluster
         cluster.apply(job("doomed", namespace, gpus=0, labels=selector))
 
         def failed() -> dict[str, Any] | None:
-            pods = pods_of(cluster, namespace, "doomed")
+            pods = job_pods(cluster, namespace, "doomed")
             return pods[0] if pods and pods[0]["status"].get("phase") == "Failed" else None
 
         pod = wait_for(failed)

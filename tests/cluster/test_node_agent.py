@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.support.cluster import ClusterInfo, NodeAgentProcess, get_json, pods_of
+from tests.support.cluster import ClusterInfo, NodeAgentProcess, get_json, job_pods
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +33,7 @@ def agent_job(name: str, namespace: str, agent: NodeAgentProcess, script: str, e
 
 
 def finished_pod(cluster: ClusterInfo, namespace: str, job: str) -> dict[str, Any] | None:
-    pods = pods_of(cluster, namespace, job)
+    pods = job_pods(cluster, namespace, job)
     return pods[0] if pods and pods[0]["status"].get("phase") in {"Succeeded", "Failed"} else None
 
 

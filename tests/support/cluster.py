@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import yaml
 
 from .ports import free_ports
+from .processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "tests" / "cluster" / "build.sh"
@@ -238,13 +239,16 @@ class ClusterInfo:
 
     def fail_pods_stage(self, name: str, selector: dict[str, str], exit_code: int, message: str) -> dict[str, Any]:
         """A Stage that fails the Running pods matching ``selector`` with an exit code and message."""
-        return _status_stage(
-            name, selector, {"phase": "Failed", "exitCode": exit_code, "message": message}, weight=20000
-        )
+        return _status_stage(name, selector, _terminated("Failed", exit_code, "Error", message), delay_ms=0)
+
+    def complete_pods_stage(self, name: str, selector: dict[str, str], delay_ms: int) -> dict[str, Any]:
+        """A Stage that lets the Running pods matching ``selector`` succeed only after ``delay_ms``."""
+        return _status_stage(name, selector, _terminated("Succeeded", 0, "Completed", ""), delay_ms=delay_ms)
 
     def hold_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
         """A Stage that keeps matching Running pods running (outweighs the fast completion)."""
-        return _status_stage(name, selector, None, weight=20000)
+        # A long delay before a no-op transition: the pod stays Running meanwhile.
+        return _status_stage(name, selector, "phase: Running\n", delay_ms=24 * 3600 * 1000)
 
     def pod_log(self, pod: str, namespace: str, path: Path) -> dict[str, Any]:
         """A kwok ``Logs`` object: every container of ``pod`` logs what ``path`` holds, a file in
@@ -257,7 +261,29 @@ class ClusterInfo:
         }
 
 
-def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] | None, weight: int) -> dict[str, Any]:
+def _terminated(phase: str, exit_code: int, reason: str, message: str) -> str:
+    """A kwok status template: the pod in ``phase``, every container terminated so."""
+    return (
+        f"phase: {phase}\n"
+        "containerStatuses:\n"
+        "{{ range .spec.containers }}\n"
+        "- name: {{ .name | Quote }}\n"
+        "  image: {{ .image | Quote }}\n"
+        "  ready: false\n"
+        "  restartCount: 0\n"
+        "  state:\n"
+        "    terminated:\n"
+        f"      exitCode: {int(exit_code)}\n"
+        f"      reason: {reason}\n"
+        f"      message: {json.dumps(message)}\n"
+        "      startedAt: {{ Now | Quote }}\n"
+        "      finishedAt: {{ Now | Quote }}\n"
+        "{{ end }}\n"
+    )
+
+
+def _status_stage(name: str, selector: dict[str, str], template: str, delay_ms: int) -> dict[str, Any]:
+    """A Stage for the Running pods matching ``selector``; its weight outweighs kwok's fast stages."""
     expressions: list[dict[str, Any]] = [
         {"key": f'.metadata.labels["{k}"]', "operator": "In", "values": [v]} for k, v in selector.items()
     ]
@@ -265,30 +291,6 @@ def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] |
         {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
         {"key": ".status.phase", "operator": "In", "values": ["Running"]},
     ]
-    if failure is None:
-        # Hold: a long delay before a no-op transition; the pod stays Running meanwhile.
-        nxt: dict[str, Any] = {"statusTemplate": "phase: Running\n"}
-        delay: dict[str, Any] = {"durationMilliseconds": 24 * 3600 * 1000}
-    else:
-        template = (
-            "phase: Failed\n"
-            "containerStatuses:\n"
-            "{{ range .spec.containers }}\n"
-            "- name: {{ .name | Quote }}\n"
-            "  image: {{ .image | Quote }}\n"
-            "  ready: false\n"
-            "  restartCount: 0\n"
-            "  state:\n"
-            "    terminated:\n"
-            f"      exitCode: {int(failure['exitCode'])}\n"
-            "      reason: Error\n"
-            f"      message: {json.dumps(failure['message'])}\n"
-            "      startedAt: {{ Now | Quote }}\n"
-            "      finishedAt: {{ Now | Quote }}\n"
-            "{{ end }}\n"
-        )
-        nxt = {"statusTemplate": template}
-        delay = {"durationMilliseconds": 0}
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
@@ -296,9 +298,9 @@ def _status_stage(name: str, selector: dict[str, str], failure: dict[str, Any] |
         "spec": {
             "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
             "selector": {"matchExpressions": expressions},
-            "weight": weight,
-            "delay": delay,
-            "next": nxt,
+            "weight": 20000,
+            "delay": {"durationMilliseconds": delay_ms},
+            "next": {"statusTemplate": template},
         },
     }
 
@@ -348,12 +350,7 @@ class NodeAgentProcess:
         raise TimeoutError("node agent did not become Ready")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, grace=20)
 
 
 def get_json(cluster: ClusterInfo, *args: str) -> Any:
@@ -361,7 +358,7 @@ def get_json(cluster: ClusterInfo, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", *args, "-o", "json"))
 
 
-def pods_of(cluster: ClusterInfo, namespace: str, job_name: str) -> list[dict[str, Any]]:
+def job_pods(cluster: ClusterInfo, namespace: str, job_name: str) -> list[dict[str, Any]]:
     """The pods the Job controller made for ``job_name``."""
     items: list[dict[str, Any]] = get_json(cluster, "pods", "-n", namespace, "-l", f"job-name={job_name}")["items"]
     return items

@@ -1,4 +1,4 @@
-"""Fixtures of the operator's cluster tests: the operator process and per-test kwok Stages."""
+"""Fixtures of the operator's cluster tests: per-test kwok Stages (the operator comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,6 @@ from typing import Any
 import pytest
 
 from tests.support.cluster import ClusterInfo
-from tests.support.operator_process import OperatorProcess
-from tests.support.seaweed import S3Store
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
-    report: pytest.TestReport = yield
-    running = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
-    if report.when == "call" and report.failed and isinstance(running, OperatorProcess):
-        report.sections.append(("operator log (tail)", running.tail(120)))
-    return report
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: ClusterInfo, s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    running = OperatorProcess(cluster, s3_store, tmp_path_factory.mktemp("operator"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import io
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,11 @@ import yaml
 
 from sovits_operator.settings import Settings
 from sovits_steps.slicer import SLICE_NAME
-from tests.operator.cluster.test_operator import jobs_of, pods_of, ready, status, unique
 from tests.support.audio import RATE, encode, join_with_pauses, speech
 from tests.support.cluster import ClusterInfo, NodeAgentProcess
-from tests.support.operator_process import OPERATOR_ENV, OperatorProcess, wait_for
+from tests.support.operator_process import OperatorProcess, wait_for
 from tests.support.seaweed import S3Store
+from tests.support.tasks import ready, status, task_jobs, task_pods, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -33,29 +32,6 @@ PHRASES = [
     "a long time ago people wrote letters by hand and waited weeks for every answer",
 ]
 PAUSES = [1.0, 1.5]  # each longer than slice_audio's min_interval (300 ms) and max_sil_kept
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: ClusterInfo, s3_store: S3Store, node_agent: NodeAgentProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator with step pods placed on the node agent's real node (overrides conftest's).
-
-    Module scope: only one operator may watch all namespaces at a time, and pytest finishes
-    one module's fixtures before the next module's start.
-    """
-    placement = {
-        "SOVITS_OPERATOR__STEP_NODE_SELECTOR": json.dumps(node_agent.node_selector),
-        "SOVITS_OPERATOR__STEP_TOLERATIONS": json.dumps([node_agent.TOLERATION]),
-    }
-    running = OperatorProcess(
-        cluster, s3_store, tmp_path_factory.mktemp("operator"), env={**s3_store.env(), **OPERATOR_ENV, **placement}
-    )
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def credentials_secret(namespace: str, store: S3Store) -> dict[str, Any]:
@@ -115,7 +91,7 @@ def wav_format(data: bytes) -> tuple[int, int, str]:
 def test_kubectl_apply_converts_and_slices_real_audio_into_the_store(
     cluster: ClusterInfo,
     namespace: str,
-    operator: OperatorProcess,
+    operator_on_agent: OperatorProcess,
     node_agent: NodeAgentProcess,
     s3_store: S3Store,
     tmp_path: Path,
@@ -141,8 +117,8 @@ def test_kubectl_apply_converts_and_slices_real_audio_into_the_store(
     ]
     assert ready(found)["reason"] == "Completed"
     # The steps really ran on the agent's node, not on a kwok fake one.
-    assert {p["spec"]["nodeName"] for p in pods_of(cluster, namespace, name)} == {node_agent.name}
-    assert sorted(j["metadata"]["name"] for j in jobs_of(cluster, namespace, name)) == [
+    assert {p["spec"]["nodeName"] for p in task_pods(cluster, namespace, name)} == {node_agent.name}
+    assert sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, name)) == [
         f"{name}-convert-audio-1",
         f"{name}-slice-audio-1",
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,95 +12,22 @@ from sovits_operator.jobs import job_name
 from tests.support.cluster import ClusterInfo
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
 from tests.support.seaweed import S3Store
+from tests.support.tasks import (
+    a_pod_running,
+    events_of,
+    phase_is,
+    ready,
+    status,
+    task_jobs,
+    task_pods,
+    training_task,
+    unique,
+)
 
 pytestmark = pytest.mark.cluster
 
 AddStage = Callable[[dict[str, Any]], None]
 PREP = ["convert_audio", "slice_audio", "denoise_audio", "asr_transcribe"]
-
-
-def training_task(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "sovits.io/v1alpha1",
-        "kind": "TrainingTask",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"expName": "speaker1", **spec},
-    }
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def status(cluster: ClusterInfo, namespace: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = get_json(cluster, "trainingtask", name, "-n", namespace).get("status") or {}
-    return found
-
-
-def phase_is(cluster: ClusterInfo, namespace: str, name: str, phase: str) -> Callable[[], bool]:
-    return lambda: status(cluster, namespace, name).get("phase") == phase
-
-
-def jobs_of(cluster: ClusterInfo, namespace: str, task: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(cluster, "jobs", "-n", namespace, "-l", f"sovits.io/task={task}")["items"]
-    return items
-
-
-def pods_of(cluster: ClusterInfo, namespace: str, task: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = get_json(cluster, "pods", "-n", namespace, "-l", f"sovits.io/task={task}")["items"]
-    return items
-
-
-def events_of(cluster: ClusterInfo, namespace: str, name: str) -> list[str]:
-    items = get_json(cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}")["items"]
-    return [e["reason"] for e in items]
-
-
-def a_pod_running(cluster: ClusterInfo, namespace: str, task: str) -> Callable[[], bool]:
-    return lambda: any(p["status"].get("phase") == "Running" for p in pods_of(cluster, namespace, task))
-
-
-def ready(found: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in found.get("conditions", []) if c["type"] == "Ready")
-
-
-def slow_completion_stage(name: str, selector: dict[str, str], delay_ms: int) -> dict[str, Any]:
-    """Running pods matching ``selector`` succeed only after ``delay_ms``."""
-    template = (
-        "phase: Succeeded\n"
-        "containerStatuses:\n"
-        "{{ range .spec.containers }}\n"
-        "- name: {{ .name | Quote }}\n"
-        "  image: {{ .image | Quote }}\n"
-        "  ready: false\n"
-        "  restartCount: 0\n"
-        "  state:\n"
-        "    terminated:\n"
-        "      exitCode: 0\n"
-        "      reason: Completed\n"
-        "      startedAt: {{ Now | Quote }}\n"
-        "      finishedAt: {{ Now | Quote }}\n"
-        "{{ end }}\n"
-    )
-    expressions: list[dict[str, Any]] = [
-        {"key": f'.metadata.labels["{k}"]', "operator": "In", "values": [v]} for k, v in selector.items()
-    ]
-    expressions += [
-        {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
-        {"key": ".status.phase", "operator": "In", "values": ["Running"]},
-    ]
-    return {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Stage",
-        "metadata": {"name": name},
-        "spec": {
-            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
-            "selector": {"matchExpressions": expressions},
-            "weight": 20000,
-            "delay": {"durationMilliseconds": delay_ms},
-            "next": {"statusTemplate": template},
-        },
-    }
 
 
 def test_the_full_pipeline_runs_eleven_jobs_in_order_on_fake_gpu_nodes(
@@ -118,15 +44,15 @@ def test_the_full_pipeline_runs_eleven_jobs_in_order_on_fake_gpu_nodes(
     assert found["progress"] == 100.0
     assert (ready(found)["status"], ready(found)["reason"]) == ("True", "Completed")
     assert found["observedGeneration"] == 1
-    jobs = {j["metadata"]["name"]: j for j in jobs_of(cluster, namespace, name)}
+    jobs = {j["metadata"]["name"]: j for j in task_jobs(cluster, namespace, name)}
     assert sorted(jobs) == sorted(job_name(name, step, 1) for step in STEP_ORDER)
     gpu_pods = [
-        p for p in pods_of(cluster, namespace, name) if p["metadata"]["labels"]["sovits.io/step"] == "train_gpt"
+        p for p in task_pods(cluster, namespace, name) if p["metadata"]["labels"]["sovits.io/step"] == "train_gpt"
     ]
     assert gpu_pods and gpu_pods[0]["spec"]["nodeName"].startswith("gpu-node")
     # Cleanup waits for the recorded outcome: every finished Job gets its TTL afterwards.
     wait_for(
-        lambda: all(j["spec"].get("ttlSecondsAfterFinished") == 600 for j in jobs_of(cluster, namespace, name)),
+        lambda: all(j["spec"].get("ttlSecondsAfterFinished") == 600 for j in task_jobs(cluster, namespace, name)),
         what="TTLs set",
     )
     reasons = events_of(cluster, namespace, name)
@@ -153,7 +79,7 @@ def test_a_failing_step_is_retried_then_fails_the_task_with_its_message(
     assert ready(found)["reason"] == "StepFailed"
     assert found["steps"][0]["attempts"] == 2
     assert [s["phase"] for s in found["steps"]] == ["failed", "cancelled"]
-    names = sorted(j["metadata"]["name"] for j in jobs_of(cluster, namespace, name))
+    names = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, name))
     assert names == [f"{name}-convert-audio-1", f"{name}-convert-audio-2"]
     assert "AttemptFailed" in events_of(cluster, namespace, name)
 
@@ -165,18 +91,18 @@ def test_cancel_while_running_removes_jobs_and_pods_and_keeps_finished_steps(
     stages(cluster.hold_pods_stage(f"{name}-hold", {"sovits.io/task": name, "sovits.io/step": "slice_audio"}))
     cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}, {"name": "slice_audio"}]))
     wait_for(lambda: any(p["metadata"]["labels"]["sovits.io/step"] == "slice_audio"
-                         for p in pods_of(cluster, namespace, name) if p["status"].get("phase") == "Running"),
+                         for p in task_pods(cluster, namespace, name) if p["status"].get("phase") == "Running"),
              what="slice running")  # fmt: skip
 
     cluster.kubectl("patch", "trainingtask", name, "-n", namespace, "--type=merge", "-p", '{"spec":{"cancel":true}}')
 
     wait_for(phase_is(cluster, namespace, name, "cancelled"), what="cancelled")
     wait_for(
-        lambda: not any(j["metadata"]["name"].endswith("slice-audio-1") for j in jobs_of(cluster, namespace, name)),
+        lambda: not any(j["metadata"]["name"].endswith("slice-audio-1") for j in task_jobs(cluster, namespace, name)),
         what="slice Job deleted",
     )
     wait_for(lambda: not any(p["metadata"]["labels"]["sovits.io/step"] == "slice_audio"
-                             for p in pods_of(cluster, namespace, name)), what="slice pods gone")  # fmt: skip
+                             for p in task_pods(cluster, namespace, name)), what="slice pods gone")  # fmt: skip
     found = status(cluster, namespace, name)
     assert [(s["name"], s["phase"]) for s in found["steps"]] == [
         ("convert_audio", "completed"),
@@ -198,8 +124,8 @@ def test_deleting_a_running_task_removes_its_jobs_pods_and_storage(
 
     wait_for(lambda: not get_json(cluster, "trainingtasks", "-n", namespace, "--field-selector",
                                   f"metadata.name={name}")["items"], what="task gone")  # fmt: skip
-    wait_for(lambda: not jobs_of(cluster, namespace, name), what="Jobs gone")
-    wait_for(lambda: not pods_of(cluster, namespace, name), what="pods gone")
+    wait_for(lambda: not task_jobs(cluster, namespace, name), what="Jobs gone")
+    wait_for(lambda: not task_pods(cluster, namespace, name), what="pods gone")
     listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix=f"tasks/{name}/")
     assert listed.get("KeyCount", 0) == 0
 
@@ -224,17 +150,19 @@ def test_an_operator_killed_mid_step_resumes_without_a_duplicate_job(
     cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
 ) -> None:
     name = unique("restart")
-    stages(slow_completion_stage(f"{name}-slow", {"sovits.io/task": name, "sovits.io/step": "convert_audio"}, 6000))
+    stages(
+        cluster.complete_pods_stage(f"{name}-slow", {"sovits.io/task": name, "sovits.io/step": "convert_audio"}, 6000)
+    )
     cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}, {"name": "slice_audio"}]))
     wait_for(a_pod_running(cluster, namespace, name), what="convert pod running")
 
     operator.kill()
-    wait_for(lambda: any(p["status"].get("phase") == "Succeeded" for p in pods_of(cluster, namespace, name)),
+    wait_for(lambda: any(p["status"].get("phase") == "Succeeded" for p in task_pods(cluster, namespace, name)),
              timeout=30, what="convert pod succeeded while the operator was down")  # fmt: skip
     operator.start()
 
     wait_for(phase_is(cluster, namespace, name, "completed"), what="task completed after restart")
-    names = sorted(j["metadata"]["name"] for j in jobs_of(cluster, namespace, name))
+    names = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, name))
     assert names == [f"{name}-convert-audio-1", f"{name}-slice-audio-1"]
     assert [s["attempts"] for s in status(cluster, namespace, name)["steps"]] == [1, 1]
 
@@ -273,7 +201,7 @@ def test_a_sharded_step_runs_as_an_indexed_job_with_three_shards(
     assert job["status"]["succeeded"] == 3
     pods = [
         p
-        for p in pods_of(cluster, namespace, name)
+        for p in task_pods(cluster, namespace, name)
         if p["metadata"]["labels"]["sovits.io/step"] == "extract_text_features"
     ]
     indexes = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods}
