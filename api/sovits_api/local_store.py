@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sovits_operator import sqlite
 from sovits_operator.errors import Conflict, InvalidInput, NotFound, Retryable
 from sovits_operator.model import StepRequest, TrainingTask, TrainingTaskSpec, TrainingTaskStatus
 
@@ -57,12 +58,7 @@ class SqliteTaskStore:
 
     @classmethod
     def open(cls, path: Path, clock: Callable[[], datetime] = _utcnow) -> SqliteTaskStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
+        conn = sqlite.connect(path, _SCHEMA)
         row = conn.execute("SELECT value FROM store_meta WHERE key='schema'").fetchone()
         if row is None:
             conn.execute("INSERT OR IGNORE INTO store_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -196,14 +192,8 @@ class SqliteTaskStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _as_retryable():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with _as_retryable(), sqlite.transaction(self._conn, self._lock) as conn:
+            yield conn
 
 
 def _bumped(old: TrainingTask, new: TrainingTask, version: int) -> TrainingTask:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from . import sqlite
 from .jobs import StepLaunch
 
 ShardState = Literal["queued", "running", "succeeded", "failed"]
@@ -72,27 +72,14 @@ class LocalJobs:
 
     @classmethod
     def open(cls, path: Path) -> LocalJobs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
-        return cls(conn)
+        return cls(sqlite.connect(path, _SCHEMA))
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._conn, self._lock)
 
     def create(self, namespace: str, task: str, launch: StepLaunch, now: float) -> bool:
         """Queue every shard of ``launch``; False when the Job already exists (a repeated create)."""
