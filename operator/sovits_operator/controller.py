@@ -12,7 +12,6 @@ nothing reconcile reads (a pod started, a count went up).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,13 +20,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import contract, metrics
-from .errors import NotFound, SovitsError
+from . import metrics
+from .errors import SovitsError
 from .jobs import Labels, build_job, task_prefix, ttl_patch
 from .kube import Kube, status_patch
 from .latest import Key, Latest
 from .model import TrainingTask
 from .observe import observe_job, prune_job
+from .progress import read_progress
 from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
 from .settings import Settings
 
@@ -262,16 +262,7 @@ class Controller:
 
     def read_progress(self, task: TrainingTask, step: str) -> float | None:
         """The running step's own report (blocking: call from a thread)."""
-        try:
-            store = self._open_store(task)
-            key = task_prefix(task, self.settings) + contract.PROGRESS_KEY.format(step=step)
-            report = json.loads(store.get_bytes(key))
-            return float(report["progress"])
-        except (ImportError, NotFound):
-            return None
-        except (SovitsError, ValueError, KeyError, TypeError) as exc:
-            log.info("no progress for %s/%s: %s", task.metadata.name, step, exc)
-            return None
+        return read_progress(self._open_store(task), task_prefix(task, self.settings), step)
 
     async def delete_storage(self, raw: dict[str, Any]) -> None:
         """Delete the task's prefix with bounded retries; give up with an Event, never hang."""

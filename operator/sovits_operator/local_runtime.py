@@ -15,7 +15,6 @@ runtime's own settings, and ``CUDA_VISIBLE_DEVICES`` from the task's ``gpu.devic
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -30,10 +29,11 @@ from pathlib import Path
 from typing import Protocol
 
 from . import contract, storage
-from .errors import NotFound, SovitsError
+from .errors import NotFound
 from .jobs import StepLaunch, step_env, task_prefix
 from .local_jobs import LocalJobs, Shard
 from .model import TrainingTask, TrainingTaskStatus
+from .progress import read_progress
 from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, reconcile
 from .settings import Settings
 
@@ -210,18 +210,10 @@ class LocalRuntime:
                         "task %s: %s: %s", task.metadata.name, action.reason, action.message)  # fmt: skip
 
     def _progress(self, task: TrainingTask) -> Mapping[str, float]:
-        running = [r.name for r in task.status.steps if r.phase == "running"]
-        if not running:
-            return {}
         prefix = task_prefix(task, self.settings)
-        values: dict[str, float] = {}
-        for step in running:
-            try:
-                raw = json.loads(self.objects.get_bytes(prefix + contract.PROGRESS_KEY.format(step=step)))
-                values[step] = float(raw["progress"])
-            except (SovitsError, ValueError, KeyError, TypeError):
-                continue
-        return values
+        running = (r.name for r in task.status.steps if r.phase == "running")
+        reported = {step: read_progress(self.objects, prefix, step) for step in running}
+        return {step: value for step, value in reported.items() if value is not None}
 
     # -- processes ------------------------------------------------------------------------
 
