@@ -18,6 +18,7 @@ from sovits_api.client import ApiError, TrainingClient
 from tests.support.audio import encode, join_with_pauses, speech
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
+from tests.support.seaweed import S3Store
 
 SENTENCES = (
     "the weather is lovely today and we are going for a walk",
@@ -208,3 +209,24 @@ def test_an_unknown_task_is_a_404_through_the_client(local: LocalService) -> Non
         local.client().get_task_status("00000000-0000-0000-0000-000000000000")
 
     assert info.value.status == 404
+
+
+def test_files_live_in_s3_when_storage_is_configured_for_it(
+    tmp_path: Path, voices: list[Path], s3_store: S3Store
+) -> None:
+    service = LocalService(tmp_path / "data", settings_env=s3_store.env()).start()
+    try:
+        client = service.client()
+        task_id = new_task(client)
+        client.upload_audio(task_id, voices[0])
+        client.execute_step(task_id, "convert_audio")
+        status = client.wait_for_completion(task_id, timeout=120, interval=0.3)
+    finally:
+        service.stop()
+
+    listed = s3_store.client().list_objects_v2(Bucket=s3_store.bucket, Prefix=f"tasks/{task_id}/")
+    keys = {o["Key"] for o in listed.get("Contents", [])}
+    assert status["status"] == "completed"
+    assert f"tasks/{task_id}/input_audio/{voices[0].name}" in keys
+    assert f"tasks/{task_id}/converted_wav/speaker0.wav" in keys
+    assert not (tmp_path / "data" / "store").exists()  # nothing went to the data directory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import requests
@@ -19,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 class LocalService:
     """One `sovits local` child process on a free loopback port, restartable on the same data."""
 
-    def __init__(self, data_dir: Path, max_parallel: int = 2) -> None:
+    def __init__(self, data_dir: Path, max_parallel: int = 2, settings_env: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.settings_env = dict(settings_env or {})  # SOVITS_* settings; none from the outer environment
         self.port = free_ports(1)[0]
         self.max_parallel = max_parallel
         self.proc: subprocess.Popen[bytes] | None = None
@@ -36,7 +38,7 @@ class LocalService:
     def start(self) -> LocalService:
         args = [sys.executable, "-m", "sovits_operator.cli", "local", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--max-parallel", str(self.max_parallel)]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")} | self.settings_env
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         wait_for(self._up, timeout=30, what="sovits local answering")
