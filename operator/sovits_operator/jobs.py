@@ -216,7 +216,8 @@ def _container(task: TrainingTask, launch: StepLaunch, settings: Settings) -> di
         "name": CONTAINER,
         "image": settings.images.for_step(launch.step),
         "imagePullPolicy": settings.images.pull_policy,
-        "command": ["sovits", "step", launch.step, "--task", task.metadata.name],
+        # args, not command: the image's entrypoint (tini in ours) stays PID 1 and reaps.
+        "args": ["sovits", "step", launch.step, "--task", task.metadata.name],
         "env": step_env(task, launch, settings),
         "resources": {"requests": requests, "limits": limits},
         "securityContext": {

@@ -94,7 +94,8 @@ def test_long_label_values_are_cut_with_a_hash() -> None:
 def test_the_container_runs_the_step_runner_with_the_steps_image() -> None:
     job = built(images={"default": "reg/step:1", "per_step": {"train_gpt": "reg/train:1"}}, run=launch("train_gpt"))
 
-    assert container(job)["command"] == ["sovits", "step", "train_gpt", "--task", "voice1"]
+    assert container(job)["args"] == ["sovits", "step", "train_gpt", "--task", "voice1"]
+    assert "command" not in container(job)  # the image's entrypoint stays PID 1
     assert container(job)["image"] == "reg/train:1"
     assert container(built(images={"default": "reg/step:1"}))["image"] == "reg/step:1"
 
