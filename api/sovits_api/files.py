@@ -67,18 +67,33 @@ def listing(objects: storage.TaskFiles, steps: tuple[StepName, ...]) -> list[Fil
 
 
 def resolve(objects: storage.TaskFiles, filename: str, exp_name: str) -> str:
-    """The key (relative to the task prefix) a download name means; NotFound otherwise."""
+    """The key (relative to the task prefix) a download name means; NotFound otherwise.
+
+    A path is taken as it is. A bare name, as the seed's clients send, is looked for where a
+    result of that kind lives: the test sentence (``output/``), the transcript
+    (``transcripts/``), the experiment's files, its exported weights, then the task's root.
+    """
     try:
         storage.check_key(filename, field="filename")
     except InvalidInput:
         raise NotFound(f"file {filename!r} not found", field="filename") from None
-    candidates = [filename] if "/" in filename else [
-        f"output/{filename}", f"experiments/{exp_name}/{filename}", filename,
-    ]  # fmt: skip
+    if "/" in filename:
+        candidates = [filename]
+    else:
+        experiment = f"experiments/{exp_name}/"
+        candidates = [f"output/{filename}", f"transcripts/{filename}", experiment + filename]
+        candidates += [info.key for info in objects.iter_objects(experiment) if _exported_weight(info.key, filename)]
+        candidates.append(filename)
     for rel in candidates:
         if objects.exists(rel):
             return rel
     raise NotFound(f"file {filename!r} not found", field="filename")
+
+
+def _exported_weight(rel: str, filename: str) -> bool:
+    """``experiments/<exp>/{SoVITS,GPT}_weights*/<filename>``: where upstream exports trained weights."""
+    parts = rel.split("/")
+    return len(parts) == 4 and parts[3] == filename and parts[2].startswith(("SoVITS_weights", "GPT_weights"))
 
 
 def read_chunks(objects: storage.TaskFiles, rel: str, chunk: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:

@@ -178,6 +178,24 @@ def test_download_redirects_to_a_presigned_url_that_serves_the_file(s3_api: Api)
     assert fetched.content == b"RIFF-result"
 
 
+@pytest.mark.parametrize(
+    ("stored", "asked"),
+    [
+        ("transcripts/denoised.list", "denoised.list"),
+        ("experiments/my_speaker/SoVITS_weights_v2Pro/my_speaker_e8_s96.pth", "my_speaker_e8_s96.pth"),
+        ("experiments/my_speaker/GPT_weights_v2Pro/my_speaker-e15.ckpt", "my_speaker-e15.ckpt"),
+    ],
+)
+def test_a_bare_name_finds_the_transcript_and_the_exported_weights(s3_api: Api, stored: str, asked: str) -> None:
+    task_id = s3_api.create()["task_id"]
+    task_objects(s3_api, task_id).put_bytes(stored, b"result")
+
+    response = s3_api.request("GET", f"/api/v1/task/{task_id}/files/download/{asked}", follow_redirects=False)
+
+    assert response.status_code == 307
+    assert requests.get(response.headers["location"], timeout=30).content == b"result"
+
+
 def test_download_by_listing_path(s3_api: Api) -> None:
     task_id = s3_api.create()["task_id"]
     task_objects(s3_api, task_id).put_bytes("sliced/a_0.wav", b"slice")
