@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from sovits_api.client import ApiError, TrainingClient
-from tests.support.audio import encode, join_with_pauses, speech
+from tests.support.audio import encode, join_with_pauses, speech, white_noise
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
 from tests.support.seaweed import S3Store
@@ -70,6 +70,13 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return files
 
 
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten minutes at 44.1 kHz stereo: converting it takes long enough to catch the step live."""
+    noise = white_noise(600.0, rate=44100, std=0.05)
+    return encode(noise, tmp_path_factory.mktemp("long") / "long_take.wav", rate=44100, channels=2)
+
+
 def new_task(client: TrainingClient, name: str = "local test") -> str:
     task = client.create_task(name, {"exp_name": "spk", "language": "en", "gpu_id": "0"})
     return str(task["task_id"])
@@ -77,7 +84,7 @@ def new_task(client: TrainingClient, name: str = "local test") -> str:
 
 def frozen_step(task_id: str, step: str) -> int:
     """Wait for the step's process and freeze it (SIGSTOP), so the test decides when it ends."""
-    pids = wait_for(lambda: step_pids(task_id, step), what=f"{step} process")
+    pids = wait_for(lambda: step_pids(task_id, step), what=f"{step} process", interval=0.02)
     os.kill(pids[0], signal.SIGSTOP)
     return int(pids[0])
 
@@ -116,10 +123,10 @@ def test_the_client_runs_the_audio_steps_on_three_formats_and_gets_a_transcript(
     assert client.get_task_status(task_id)["progress"] == 100.0
 
 
-def test_cancel_mid_step_kills_the_step_process(local: LocalService, voices: list[Path]) -> None:
+def test_cancel_mid_step_kills_the_step_process(local: LocalService, long_recording: Path) -> None:
     client = local.client()
     task_id = new_task(client)
-    client.upload_audio(task_id, voices[0])
+    client.upload_audio(task_id, long_recording)
     client.execute_step(task_id, "convert_audio")
     pid = frozen_step(task_id, "convert_audio")
 
@@ -131,10 +138,10 @@ def test_cancel_mid_step_kills_the_step_process(local: LocalService, voices: lis
     assert step_pids(task_id, "convert_audio") == []
 
 
-def test_a_restart_mid_step_marks_it_interrupted_and_runs_it_again(local: LocalService, voices: list[Path]) -> None:
+def test_a_restart_mid_step_marks_it_interrupted_and_runs_it_again(local: LocalService, long_recording: Path) -> None:
     client = local.client()
     task_id = new_task(client)
-    client.upload_audio(task_id, voices[1])
+    client.upload_audio(task_id, long_recording)
     client.execute_step(task_id, "convert_audio")
     first = frozen_step(task_id, "convert_audio")
 
@@ -148,19 +155,19 @@ def test_a_restart_mid_step_marks_it_interrupted_and_runs_it_again(local: LocalS
     tasks = client.list_tasks()
     assert [t["task_id"] for t in tasks] == [task_id]  # nothing lost, nothing duplicated
     converted = [f for f in client.list_files(task_id) if f["name"].startswith("converted_wav/")]
-    assert [f["name"] for f in converted] == ["converted_wav/speaker1.wav"]
+    assert [f["name"] for f in converted] == ["converted_wav/long_take.wav"]
     assert "interrupted" in (local.log.read_text())
 
 
 def test_with_max_parallel_one_a_second_task_waits_visibly_until_the_first_finishes(
-    tmp_path: Path, voices: list[Path]
+    tmp_path: Path, voices: list[Path], long_recording: Path
 ) -> None:
     service = LocalService(tmp_path / "data", max_parallel=1).start()
     try:
         client = service.client()
         first, second = new_task(client, "first"), new_task(client, "second")
-        for task_id in (first, second):
-            client.upload_audio(task_id, voices[2])
+        client.upload_audio(first, long_recording)
+        client.upload_audio(second, voices[2])
         client.execute_step(first, "convert_audio")
         pid = frozen_step(first, "convert_audio")
 
