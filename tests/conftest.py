@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,20 @@ def operator_on_agent(
     }
     env = {**s3_store.env(), **OPERATOR_ENV, **placement}
     yield from _operator(tmp_path_factory.mktemp("operator"), cluster, env)
+
+
+@pytest.fixture
+def stages(cluster: ClusterInfo) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Add kwok Stages (cluster-wide) for one test; they are removed afterwards."""
+    names: list[str] = []
+
+    def add(stage: dict[str, Any]) -> None:
+        cluster.apply(stage)
+        names.append(stage["metadata"]["name"])
+
+    yield add
+    for name in names:
+        cluster.kubectl("delete", "stage", name, "--ignore-not-found")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -16,10 +16,11 @@ from fastapi.testclient import TestClient
 
 from sovits_api.app import create_app
 from sovits_api.services import cluster_services
-from sovits_operator.settings import Settings
 from tests.support.cluster import ClusterInfo
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
 from tests.support.seaweed import S3Store
+
+from .conftest import s3_settings
 
 pytestmark = pytest.mark.cluster
 
@@ -30,36 +31,11 @@ STEP = "convert_audio"
 @pytest.fixture
 def client(cluster: ClusterInfo, namespace: str, s3_store: S3Store) -> Iterator[TestClient]:
     """The facade as `sovits api` builds it, for one tenant; webhooks off (not under test)."""
-    settings = Settings.model_validate(
-        {
-            "storage": {
-                "backend": "s3",
-                "endpoint_url": s3_store.endpoint_url,
-                "bucket": s3_store.bucket,
-                "region": s3_store.region,
-                "access_key_id": s3_store.access_key,
-                "secret_access_key": s3_store.secret_key,
-            },
-            "api": {"tokens": {TOKEN: namespace}, "default_namespace": namespace},
-        }
-    )
+    # The operator's default prefix (tasks/), so the app and the operator agree on keys.
+    settings = s3_settings(s3_store, "", tokens={TOKEN: namespace}, default_namespace=namespace)
     services = dataclasses.replace(cluster_services(settings, str(cluster.kubeconfig)), webhooks=False)
     with TestClient(create_app(services), headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         yield http
-
-
-@pytest.fixture
-def stages(cluster: ClusterInfo) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """Add kwok Stages (cluster-wide) for one test; they are removed afterwards."""
-    names: list[str] = []
-
-    def add(stage: dict[str, Any]) -> None:
-        cluster.apply(stage)
-        names.append(stage["metadata"]["name"])
-
-    yield add
-    for name in names:
-        cluster.kubectl("delete", "stage", name, "--ignore-not-found")
 
 
 def cri_lines(*lines: tuple[str, str]) -> str:

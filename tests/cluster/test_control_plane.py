@@ -9,17 +9,9 @@ from typing import Any
 import pytest
 from tests.support.cluster import ClusterInfo, get_json, job_pods
 from tests.support.processes import wait_for
+from tests.support.tasks import training_task
 
 pytestmark = pytest.mark.cluster
-
-
-def task(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "sovits.io/v1alpha1",
-        "kind": "TrainingTask",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"expName": "speaker1", **spec},
-    }
 
 
 def job(name: str, namespace: str, gpus: int, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -48,7 +40,7 @@ def rejection(cluster: ClusterInfo, doc: dict[str, Any]) -> str:
 
 
 def test_a_valid_training_task_is_stored_and_read_back_with_defaults(cluster: ClusterInfo, namespace: str) -> None:
-    cluster.apply(task("t1", namespace, steps=[{"name": "convert_audio"}], gpu={"count": 2}))
+    cluster.apply(training_task("t1", namespace, steps=[{"name": "convert_audio"}], gpu={"count": 2}))
 
     stored = get_json(cluster, "trainingtask", "t1", "-n", namespace)
 
@@ -59,7 +51,7 @@ def test_a_valid_training_task_is_stored_and_read_back_with_defaults(cluster: Cl
 
 
 def test_the_short_name_and_printer_columns_are_served(cluster: ClusterInfo, namespace: str) -> None:
-    cluster.apply(task("t2", namespace))
+    cluster.apply(training_task("t2", namespace))
 
     table = cluster.kubectl("get", "tt", "-n", namespace, "-o", "wide")
 
@@ -68,21 +60,21 @@ def test_the_short_name_and_printer_columns_are_served(cluster: ClusterInfo, nam
 
 
 def test_an_unknown_step_name_is_rejected_by_the_api_server(cluster: ClusterInfo, namespace: str) -> None:
-    message = rejection(cluster, task("bad-step", namespace, steps=[{"name": "make_coffee"}]))
+    message = rejection(cluster, training_task("bad-step", namespace, steps=[{"name": "make_coffee"}]))
 
     assert "spec.steps[0].name" in message
     assert "Unsupported value" in message and "convert_audio" in message
 
 
 def test_negative_epochs_are_rejected_with_the_schema_bound(cluster: ClusterInfo, namespace: str) -> None:
-    message = rejection(cluster, task("bad-epochs", namespace, epochsS2=-1))
+    message = rejection(cluster, training_task("bad-epochs", namespace, epochsS2=-1))
 
     assert "spec.epochsS2" in message
     assert "should be greater than or equal to 1" in message
 
 
 def test_a_missing_exp_name_is_rejected(cluster: ClusterInfo, namespace: str) -> None:
-    doc = task("no-exp", namespace)
+    doc = training_task("no-exp", namespace)
     del doc["spec"]["expName"]
 
     message = rejection(cluster, doc)
@@ -91,19 +83,19 @@ def test_a_missing_exp_name_is_rejected(cluster: ClusterInfo, namespace: str) ->
 
 
 def test_an_exp_name_outside_the_pattern_is_rejected(cluster: ClusterInfo, namespace: str) -> None:
-    message = rejection(cluster, task("bad-exp", namespace, expName="../etc"))
+    message = rejection(cluster, training_task("bad-exp", namespace, expName="../etc"))
 
     assert "spec.expName" in message and "should match" in message
 
 
 def test_a_negative_gpu_count_is_rejected(cluster: ClusterInfo, namespace: str) -> None:
-    message = rejection(cluster, task("bad-gpu", namespace, gpu={"count": -1}))
+    message = rejection(cluster, training_task("bad-gpu", namespace, gpu={"count": -1}))
 
     assert "spec.gpu.count" in message
 
 
 def test_status_is_a_subresource_that_spec_writes_cannot_touch(cluster: ClusterInfo, namespace: str) -> None:
-    doc = task("t3", namespace)
+    doc = training_task("t3", namespace)
     doc["status"] = {"phase": "completed"}
     cluster.apply(doc)
 
