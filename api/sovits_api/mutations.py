@@ -15,9 +15,10 @@ from typing import Any
 from sovits_operator import catalog
 from sovits_operator.errors import Conflict, PrerequisiteMissing, TaskBusy
 from sovits_operator.model import StepRequest, TrainingTask
+from sovits_operator.reconcile import completed_steps
 
 from . import bookkeeping
-from .view import cancelling, completed_steps, task_view, unrecorded_requests
+from .view import cancelling, task_view, unrecorded_requests
 
 MAX_STEP_REQUESTS = 200  # spec.steps maxItems in the CRD
 
@@ -40,7 +41,8 @@ def append_step(task: TrainingTask, request: StepRequest, now: datetime) -> Trai
         raise TaskBusy(f"task {view.task_id} is being cancelled; wait until it reports cancelled")
     if view.status == "running":
         raise TaskBusy(f"task {view.task_id} is running step {view.current_step}; wait for it to finish or cancel it")
-    missing = catalog.missing_prerequisites(request.name, completed_steps(task))
+    # The operator's own rule (a step's newest record decides), so both refuse the same requests.
+    missing = catalog.missing_prerequisites(request.name, completed_steps(task.status.steps))
     if missing:
         raise PrerequisiteMissing(request.name, list(missing))
     if len(task.spec.steps) >= MAX_STEP_REQUESTS:

@@ -38,10 +38,6 @@ def unrecorded_requests(task: TrainingTask) -> list[StepRequest]:
     return [r for r in requests[settled + 1 :] if r.request_id]
 
 
-def completed_steps(task: TrainingTask) -> set[str]:
-    return {s.name for s in task.status.steps if s.phase == "completed"}
-
-
 def cancelling(task: TrainingTask) -> bool:
     """Cancel was asked for and the operator still reports work in flight."""
     return task.spec.cancel and task.status.phase == "running"

@@ -78,6 +78,19 @@ def test_completed_prerequisite_lets_the_next_step_through() -> None:
     ]  # fmt: skip
 
 
+def test_a_prerequisite_whose_rerun_failed_counts_as_missing_as_the_operator_sees_it() -> None:
+    rerun_failed = task(
+        steps=[request("convert_audio", "r1"), request("convert_audio", "r2")],
+        status={
+            "phase": "failed",
+            "steps": [record("convert_audio", "completed", "r1"), record("convert_audio", "failed", "r2")],
+        },
+    )
+    with pytest.raises(PrerequisiteMissing) as exc:
+        append_step(rerun_failed, step_request("slice_audio", {}), NOW)
+    assert exc.value.missing == ["convert_audio"]
+
+
 def test_step_while_a_cancel_is_in_flight_is_busy() -> None:
     cancelling = task(steps=[request("convert_audio", "r1")], cancel=True, status={"phase": "running"})
     with pytest.raises(TaskBusy) as exc:
