@@ -137,6 +137,8 @@ class LocalRuntime:
         self.objects = storage.open_store(settings.storage)
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # Tasks (and their storage prefixes) of the last pass, to notice deletions.
+        self._known: dict[tuple[str, str], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,16 +176,23 @@ class LocalRuntime:
 
     def tick(self) -> None:
         self._reap()
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], str] = {}
         rows = self.jobs.all()
         for namespace in self.namespaces:
             for task in self.tasks.list_all(namespace):
-                seen.add((namespace, task.metadata.name))
+                seen[(namespace, task.metadata.name)] = task_prefix(task, self.settings)
                 mine = [r for r in rows if r.namespace == namespace and r.task == task.metadata.name]
                 self._reconcile(task, mine, rows)
         for row in rows:
             if (row.namespace, row.task) not in seen:
-                self._forget_deleted(row)
+                self._delete_job(row.namespace, row.job)
+        # What the operator's finalizer does in a cluster: a deleted task's files go with it.
+        if self.settings.operator.delete_storage_on_delete:
+            for key, prefix in self._known.items():
+                if key not in seen:
+                    self.objects.delete_prefix(prefix)
+                    log.info("task %s deleted: removed %s", key[1], prefix)
+        self._known = seen
         self._start_queued()
 
     def _reconcile(self, task: TrainingTask, mine: list[Shard], rows: list[Shard]) -> None:
@@ -285,9 +294,6 @@ class LocalRuntime:
                 del self.children[key]
         self.jobs.delete_job(namespace, job)
         log.info("deleted %s and its processes", job)
-
-    def _forget_deleted(self, row: Shard) -> None:
-        self._delete_job(row.namespace, row.job)
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.audio import encode, speech
 from tests.support.local_process import REPO, LocalService
+from tests.support.processes import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +80,12 @@ def test_a_bad_request_prints_the_servers_detail(service: LocalService) -> None:
     assert "convert_audio" in too_early.stderr
 
 
-def test_cancel_and_delete(service: LocalService) -> None:
+def test_cancel_and_delete(service: LocalService, tmp_path: Path) -> None:
     task_id = json.loads(ok(sovits_task(service, "create", "--name", "gone", "--exp-name", "spk")))["task_id"]
+    audio = encode(speech("a recording to be deleted"), tmp_path / "gone.wav")
+    ok(sovits_task(service, "upload", task_id, str(audio)))
+    files = service.data_dir / "store" / "tasks" / task_id
+    assert (files / "input_audio" / "gone.wav").exists()
 
     ok(sovits_task(service, "cancel", task_id))
     cancelled = json.loads(ok(sovits_task(service, "status", task_id)))
@@ -90,3 +95,4 @@ def test_cancel_and_delete(service: LocalService) -> None:
     assert cancelled["status"] == "cancelled"
     assert missing.returncode == 1
     assert "HTTP 404" in missing.stderr
+    wait_for(lambda: not files.exists() or not any(files.rglob("*.*")), timeout=30, what="the task's files removed")
