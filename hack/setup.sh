@@ -21,7 +21,7 @@ fi
 python=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[steps,dev]'
+.venv/bin/python -m pip install -q -e '.[service,steps,dev]'
 
 if [[ ${1:-} != --no-cluster ]]; then
   command -v go >/dev/null || { echo "Go is needed to build the test control plane" >&2; exit 1; }

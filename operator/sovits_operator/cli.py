@@ -13,6 +13,9 @@ from pathlib import Path
 
 from . import __version__
 
+# What the `service` extra installs: the step image has none of it (upstream's pins forbid it).
+_SERVICE_MODULES = frozenset({"aiohttp", "fastapi", "kopf", "kubernetes", "multipart", "prometheus_client", "uvicorn"})
+
 
 def _crd(args: argparse.Namespace) -> int:
     from .crd import render
@@ -142,7 +145,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return models_run(argv[1:])
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").partition(".")[0] not in _SERVICE_MODULES:
+            raise
+        print(
+            f"sovits {args.command} needs the `service` extra ({missing.name} is not installed): "
+            "pip install 'sovits-operator[service]'",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

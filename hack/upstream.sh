@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Prepares upstream GPT-SoVITS for the model steps and their tests, from the pinned release
+# archive (never from the network, never inside this repository):
+#   - the archive's checksum is checked and it is unpacked into a cache keyed by the archive,
+#     the NLTK data, this script and the Python version;
+#   - a virtual environment beside it gets torch/torchaudio from PyPI (CUDA builds that also run
+#     on the CPU), upstream's requirements less the ones listed in SKIP below, and NLTK data in
+#     the form the installed NLTK reads;
+#   - our package is installed into that environment with the `steps` extra only, constrained to
+#     what upstream pinned, and `pip check` must be clean: it is the step image's environment.
+# Prints the prepared directory as its last line and links it as .venv/upstream, where the tests
+# look for it. A warm cache answers in a few seconds.
+#   hack/upstream.sh            prepare (or reuse) the environment
+#   hack/upstream.sh --where    print the prepared directory, or fail saying what to run
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+inputs=${SOVITS_UPSTREAM_DIR:-$repo/../shared/upstream}
+archive=$inputs/GPT-SoVITS-20250606v2pro.tar.gz
+archive_sha=4af1d97c880dd352346a4bb3544f0fa6a015018891bc67f43427f07ec1b67199
+nltk=$inputs/nltk_data.tar.gz
+nltk_sha=e8ff9a45fc3e62274a13343aa780054742c557b8aed54e6337bb1e7677600e5f
+torch_version=2.7.0
+python=${PYTHON:-python3}
+# Upstream requirements left out, by reason:
+#  - Japanese, Korean and Cantonese front ends (pyopenjtalk and opencc compile from source for
+#    minutes; the tests cover English and the step image installs them all): pyopenjtalk g2pk2
+#    ko_pron python_mecab_ko ToJyutping opencc
+#  - upstream's own ASR and its webui tools (asr_transcribe is ours, over faster-whisper/funasr in
+#    the step image): funasr modelscope faster-whisper ctranslate2 av
+SKIP="pyopenjtalk g2pk2 ko_pron python_mecab_ko tojyutping opencc funasr modelscope faster-whisper ctranslate2 av"
+
+cache_root=${SOVITS_UPSTREAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovits-operator/upstream}
+link=$repo/.venv/upstream
+
+if [[ ${1:-} == --where ]]; then
+  if [[ -f $link/.complete ]]; then
+    readlink -f "$link"
+    exit 0
+  fi
+  echo "upstream GPT-SoVITS is not prepared: run hack/setup.sh (or hack/upstream.sh)" >&2
+  exit 1
+fi
+
+check() { echo "$2  $1" | sha256sum --check --quiet - || { echo "checksum mismatch: $1" >&2; exit 1; }; }
+check "$archive" "$archive_sha"
+check "$nltk" "$nltk_sha"
+key=$({ echo "$archive_sha $nltk_sha $torch_version"; "$python" -c 'import sys; print(sys.version)'; cat "$0"; } | sha256sum | cut -c1-16)
+dest=$cache_root/$key
+
+if [[ ! -f $dest/.complete ]]; then
+  start=$(date +%s)
+  tmp=$dest  # an interrupted run left no .complete: start again from nothing
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  tar -xzf "$archive" -C "$tmp"
+  mv "$tmp"/GPT-SoVITS-* "$tmp/GPT-SoVITS"
+  tar -xzf "$nltk" -C "$tmp"
+  "$python" -m venv "$tmp/venv"
+  pip=("$tmp/venv/bin/python" -m pip --disable-pip-version-check -q)
+  "${pip[@]}" install --upgrade pip
+  echo "upstream: torch/torchaudio $torch_version from PyPI ($(date +%T))" >&2
+  "${pip[@]}" install "torch==$torch_version" "torchaudio==$torch_version"
+  # The filtered requirements, with torch held where it is.
+  awk -v skip="$SKIP" 'BEGIN { n = split(tolower(skip), s, " "); for (i = 1; i <= n; i++) drop[s[i]] = 1 }
+       /^[[:space:]]*(#|--|$)/ { next }
+       { name = tolower($0); sub(/[ <>=!~;\[].*/, "", name); if (!(name in drop)) print }' \
+    "$tmp/GPT-SoVITS/requirements.txt" >"$tmp/requirements.txt"
+  printf 'torch==%s\ntorchaudio==%s\n' "$torch_version" "$torch_version" >"$tmp/constraints.txt"
+  echo "upstream: requirements ($(date +%T))" >&2
+  "${pip[@]}" install -r "$tmp/requirements.txt" -c "$tmp/constraints.txt"
+  # NLTK 3.9+ reads the English tagger as JSON (averaged_perceptron_tagger_eng); the pinned data
+  # has the older pickle, which NLTK's own tagger converts.
+  "$tmp/venv/bin/python" - "$tmp/nltk_data" <<'PY'
+import pickle, sys, zipfile
+from pathlib import Path
+from nltk.tag.perceptron import PerceptronTagger
+root = Path(sys.argv[1])
+with zipfile.ZipFile(root / "taggers" / "averaged_perceptron_tagger.zip") as z:
+    name = next(n for n in z.namelist() if n.endswith(".pickle"))
+    weights, tagdict, classes = pickle.loads(z.read(name))
+tagger = PerceptronTagger(load=False)
+tagger.model.weights, tagger.tagdict, tagger.classes = weights, tagdict, classes
+tagger.model.classes = classes
+out = root / "taggers" / "averaged_perceptron_tagger_eng"
+out.mkdir(parents=True, exist_ok=True)
+tagger.save_to_json("eng", str(out))
+PY
+  # Upstream's English front end builds its dictionary cache into its own tree on first import;
+  # build it here, while the tree is writable, so runs never write into the checkout.
+  (cd "$tmp/GPT-SoVITS" && NLTK_DATA="$tmp/nltk_data" PYTHONPATH="$tmp/GPT-SoVITS:$tmp/GPT-SoVITS/GPT_SoVITS" \
+    "$tmp/venv/bin/python" -s -c 'import text.english')
+  test -s "$tmp/GPT-SoVITS/GPT_SoVITS/text/engdict_cache.pickle"
+  touch "$dest/.complete"
+  echo "upstream environment ready in $(($(date +%s) - start)) s" >&2
+fi
+
+# Our package, steps only, held to what upstream installed (upstream pins pydantic <= 2.10.6).
+"$dest/venv/bin/python" -m pip freeze --exclude-editable | grep -v '^sovits-operator' >"$dest/installed.txt"
+"$dest/venv/bin/python" -m pip --disable-pip-version-check -q install -c "$dest/installed.txt" -e "$repo[steps]"
+"$dest/venv/bin/python" -m pip --disable-pip-version-check check >&2
+mkdir -p "$repo/.venv"
+ln -sfn "$dest" "$link"
+echo "$dest"
