@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Set-up for a fresh machine: system packages, the Python environment, and the test control
-# plane built from pinned Go modules (cached outside the repository, so a second run is quick).
-#   hack/setup.sh            everything (what CI and contributors run)
-#   hack/setup.sh --no-cluster   skip the Go build (enough for `sovits local`)
+# Set-up for a fresh machine: system packages, the Python environment, then the parts the tests
+# need, side by side, each cached outside the repository (so a second run is quick):
+#   - the test control plane, built from pinned Go modules (tests/cluster/build.sh);
+#   - upstream GPT-SoVITS and its environment, from the pinned archive (hack/upstream.sh).
+#   hack/setup.sh                everything (what CI and contributors run)
+#   hack/setup.sh --no-cluster   skip the control plane (enough for `sovits local`)
+#   hack/setup.sh --no-upstream  skip upstream GPT-SoVITS (the audio steps need none of it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cluster=1 upstream=1
+for arg in "$@"; do
+  case $arg in
+    --no-cluster) cluster=0 ;;
+    --no-upstream) upstream=0 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng; do
@@ -18,14 +29,39 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u) >/dev/null
 fi
 
+logs=$(mktemp -d "${TMPDIR:-/tmp}/sovits-setup.XXXXXX")
+declare -A pids
+start() { # name command...: run a part in the background, its output in a log of its own
+  local name=$1
+  shift
+  "$@" >"$logs/$name.log" 2>&1 &
+  pids[$name]=$!
+  echo "set-up: $name started ($(date +%T); log $logs/$name.log)" >&2
+}
+
+if ((cluster)); then
+  command -v go >/dev/null || { echo "Go is needed to build the test control plane" >&2; exit 1; }
+  start cluster tests/cluster/build.sh
+fi
+
 python=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[service,steps,dev]'
 
-if [[ ${1:-} != --no-cluster ]]; then
-  command -v go >/dev/null || { echo "Go is needed to build the test control plane" >&2; exit 1; }
-  start=$(date +%s)
-  bin=$(tests/cluster/build.sh)
-  echo "control plane binaries in $bin ($(($(date +%s) - start)) s)" >&2
+if ((upstream)); then
+  # After .venv: both install this checkout in editable mode, which must not run at once.
+  start upstream hack/upstream.sh
 fi
+
+failed=0
+for name in "${!pids[@]}"; do
+  if wait "${pids[$name]}"; then
+    echo "set-up: $name done ($(date +%T)): $(tail -1 "$logs/$name.log")" >&2
+  else
+    echo "set-up: $name FAILED; the end of its log:" >&2
+    tail -40 "$logs/$name.log" >&2
+    failed=1
+  fi
+done
+exit $failed

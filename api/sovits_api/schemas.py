@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sovits_operator.catalog import StepName
-from sovits_operator.model import EXP_NAME_PATTERN, Language, ModelVersion, Phase
+from sovits_operator.model import EXP_NAME_PATTERN, Language, Phase, SupportedVersion
 
 # "0", "0-1-2": the seed's device list, dash-separated ids.
 GPU_ID_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3}){0,63}$"
@@ -32,7 +32,7 @@ class SeedConfig(Strict):
     epochs_s2: int | None = Field(default=None, ge=1, le=1000, description="SoVITS epochs.")
     epochs_s1: int | None = Field(default=None, ge=1, le=1000, description="GPT epochs.")
     gpu_id: str | int | None = Field(default=None, description="Devices, dash-separated ('0-1-2' means three GPUs).")
-    model_version: ModelVersion = "v2Pro"
+    model_version: SupportedVersion = "v2Pro"
     webhook_url: str | None = Field(
         default=None,
         max_length=2048,

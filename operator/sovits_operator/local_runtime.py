@@ -247,7 +247,8 @@ class LocalRuntime:
         termination = run_dir / "termination-log"
         termination.unlink(missing_ok=True)
         env = self._env(task, row, termination)
-        argv = [sys.executable, "-m", "sovits_operator.cli", "step", row.launch.step, "--task", row.task]
+        python = str(self.settings.paths.step_python or sys.executable)
+        argv = [python, "-m", "sovits_operator.cli", "step", row.launch.step, "--task", row.task]
         with (run_dir / "output.log").open("ab") as out:
             proc = subprocess.Popen(
                 argv, env=env, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -121,3 +121,10 @@ class TestInferenceParams(StepParams):
     ref_language: InferenceLanguage | None = None
     target_text: str = Field(default="这是一个语音合成测试。", min_length=1, max_length=2000)
     target_language: InferenceLanguage | None = None
+    timeout_s: int = Field(
+        default=600,
+        ge=10,
+        le=7200,
+        description="Stop upstream's inference after this many seconds: a GPT that never emits its end token "
+        "generates up to its max_sec (54 s) of speech, which takes minutes on a CPU.",
+    )

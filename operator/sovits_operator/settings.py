@@ -29,6 +29,11 @@ class ServerSettings(BaseModel):
 
 class PathsSettings(BaseModel):
     base_dir: Path | None = Field(default=None, description="Upstream GPT-SoVITS checkout (step image).")
+    step_python: Path | None = Field(
+        default=None,
+        description="The Python `sovits local` starts steps with: upstream's environment (hack/upstream.sh makes "
+        "one, .venv/upstream/venv/bin/python), where torch and upstream's requirements are; default: its own.",
+    )
     work_dir: Path = Field(default=Path("./sovits-data"), description="Local data directory.")
 
 

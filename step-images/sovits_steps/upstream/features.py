@@ -70,10 +70,13 @@ class _Follower:
             self.ctx.progress.update(len(self.seen) / self.total, f"{self.what}: {len(self.seen)}/{self.total}")
 
 
-def _run(tree_root: Path, script: str, env: dict[str, str], follower: _Follower) -> None:
+def _run(tree_root: Path, script: str, env: dict[str, str], follower: _Follower) -> str:
+    """Run a feature script; what to tell about items it skipped (it catches per-item errors)."""
     outcome = process.run(process.command(script), cwd=tree_root, env=env, on_line=follower)
     if outcome.returncode != 0:
         raise Retryable(f"upstream {Path(script).name} failed: {outcome.reason()}")
+    error = outcome.exception()
+    return f"upstream's last error: {error}" if error else "its traceback is in the log"
 
 
 def _require(paths: dict[str, Path], what: str, hint: str) -> None:
@@ -160,9 +163,10 @@ def _table_step(ctx: StepContext, script: str, table: Table, what: str, prepare:
         info = v.info(j.version)
         env["pretrained_s2G"] = v.pretrained(info.sovits_g)
         env["s2config_path"] = f"{v.CONFIGS}/{info.s2_template}"  # must match the checkpoint (§13)
+    hint = "its traceback is in the log"
     if mine:
         ctx.progress.span(5, 80)
-        _run(tree.root, script, env, _Follower(ctx, mine, what))
+        hint = _run(tree.root, script, env, _Follower(ctx, mine, what))
     else:
         part.write_text("", encoding="utf-8")
     if not part.is_file():
@@ -173,12 +177,10 @@ def _table_step(ctx: StepContext, script: str, table: Table, what: str, prepare:
     absent = [name for name in mine if name not in set(produced)]
     if absent:
         raise InvalidInput(
-            common.missing_message(
-                f"upstream {Path(script).name} produced no row", absent, "its traceback is in the log"
-            ),
+            common.missing_message(f"upstream {Path(script).name} produced no row", absent, hint),
             field=EXPERIMENTS,
         )
-    _require(expected, f"upstream {Path(script).name} wrote no feature file", "its traceback is in the log")
+    _require(expected, f"upstream {Path(script).name} wrote no feature file", hint)
     merged = _publish(ctx, j, ann, table, part)
     part.unlink()
     note = common.manifest(ctx, j, {"items": len(mine), "rows": len(produced), "merged": merged, "list": ann.source})
@@ -232,16 +234,17 @@ def extract_audio_features(ctx: StepContext) -> StepResult:
     inp = ann.write(ctx.work / "upstream-inputs" / "annotations.list")
     env = _env(ctx, j, tree, common.base_env(tree, j, models), inp, str(ctx.folder(CLIPS)))
     follower = _Follower(ctx, mine, "audio features")
+    hint = "its traceback is in the log"
     if mine:
         ctx.progress.span(5, 80)
-        _run(tree.root, HUBERT_SCRIPT, env, follower)
+        hint = _run(tree.root, HUBERT_SCRIPT, env, follower)
     skipped = filtered_items(follower.filtered)
     if skipped:
         names = [f"{name} (peak {peak})" for name, peak in skipped.items()]
         raise InvalidInput(common.missing_message("upstream skipped clips louder than 2.2 full scale", names,
                                                   "fix or drop them from the .list"), field=CLIPS)  # fmt: skip
     for written, folder in ((hubert, "4-cnhubert"), (wav32k, "5-wav32k")):
-        _require(written, f"upstream 2-get-hubert-wav32k.py wrote no {folder} file", "its traceback is in the log")
+        _require(written, f"upstream 2-get-hubert-wav32k.py wrote no {folder} file", hint)
     note = common.manifest(ctx, j, {"items": len(mine), "audio_inputs": len(staged), "list": ann.source})
     files = [*hubert.values(), *wav32k.values(), note]
     owns = _per_item_owner(ctx, ann, j.exp, {"4-cnhubert": ".pt", "5-wav32k": ""}, files)
@@ -269,10 +272,11 @@ def extract_speaker_vectors(ctx: StepContext) -> StepResult:
     tree = common.build_tree(ctx, j)
     inp = ann.write(ctx.work / "upstream-inputs" / "annotations.list")
     env = _env(ctx, j, tree, common.base_env(tree, j, models), inp, str(ctx.folder(CLIPS)))
+    hint = "its traceback is in the log"
     if mine:
         ctx.progress.span(5, 80)
-        _run(tree.root, SV_SCRIPT, env, _Follower(ctx, mine, "speaker vectors"))
-    _require(expected, "upstream 2-get-sv.py wrote no speaker vector", "its traceback is in the log")
+        hint = _run(tree.root, SV_SCRIPT, env, _Follower(ctx, mine, "speaker vectors"))
+    _require(expected, "upstream 2-get-sv.py wrote no speaker vector", hint)
     note = common.manifest(ctx, j, {"items": len(mine), "list": ann.source})
     files = [*expected.values(), note]
     owns = _per_item_owner(ctx, ann, j.exp, {"7-sv_cn": ".pt"}, files)

@@ -10,13 +10,16 @@ language the CLI accepts for a reference, with its transcript as the reference t
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import soundfile as sf
 
 from sovits_operator.errors import InvalidInput, NotFound, Retryable
+from sovits_operator.model import ModelVersion
 from sovits_operator.params import TestInferenceParams
 
 from ..context import StepContext, StepResult
@@ -201,7 +204,13 @@ def synthesize(ctx: StepContext) -> StepResult:
         "--output_path", str(out_dir),
     )  # fmt: skip
     ctx.progress.update(0.2, "synthesising")
-    outcome = process.run(argv, cwd=tree.root, env=env, on_line=lambda line: None)
+    outcome = process.run(argv, cwd=tree.root, env=env, on_line=lambda line: None, timeout_s=params.timeout_s)
+    if outcome.timed_out:
+        raise InvalidInput(
+            f"timeout_s: upstream inference_cli.py did not finish within {params.timeout_s} s (a GPT that never "
+            "emits its end token speaks up to its max_sec; train longer, or raise timeout_s)",
+            field="timeout_s",
+        )
     if outcome.returncode != 0:
         raise Retryable(f"upstream inference_cli.py failed: {outcome.reason()}")
     wav = out_dir / OUTPUT_WAV
@@ -209,17 +218,7 @@ def synthesize(ctx: StepContext) -> StepResult:
         raise InvalidInput(
             f"upstream inference_cli.py exited 0 but wrote no {OUTPUT}/{OUTPUT_WAV}; see the log", field=OUTPUT
         )
-    try:
-        got = sf.info(str(wav))
-    except RuntimeError as exc:
-        raise InvalidInput(f"{OUTPUT}/{OUTPUT_WAV} is not readable audio ({exc})", field=OUTPUT) from None
-    expected_rate = v.info(j.version).sample_rate
-    if got.frames == 0 or got.samplerate != expected_rate:
-        raise InvalidInput(
-            f"{OUTPUT}/{OUTPUT_WAV} has {got.frames} frames at {got.samplerate} Hz; {j.version} speaks at "
-            f"{expected_rate} Hz (is {sovits_key} a {j.version} model?)",
-            field=OUTPUT,
-        )
+    level = check_output(wav, j.version, f"is {sovits_key} a {j.version} model?")
     report = out_dir / REPORT
     report.write_text(
         json.dumps(
@@ -232,8 +231,10 @@ def synthesize(ctx: StepContext) -> StepResult:
                 "ref_language": ref.label,
                 "target_text": params.target_text,
                 "target_language": target,
-                "sample_rate": got.samplerate,
-                "seconds": round(got.frames / got.samplerate, 3),
+                "sample_rate": level.rate,
+                "seconds": round(level.seconds, 3),
+                "peak_dbfs": round(level.peak_dbfs, 1),
+                "rms_dbfs": round(level.rms_dbfs, 1),
             },
             ensure_ascii=False,
             indent=2,
@@ -241,6 +242,44 @@ def synthesize(ctx: StepContext) -> StepResult:
         + "\n",
         encoding="utf-8",
     )
-    return StepResult(
-        {OUTPUT: [wav, report]}, summary=f"{got.frames / got.samplerate:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}"
-    )
+    return StepResult({OUTPUT: [wav, report]}, summary=f"{level.seconds:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}")
+
+
+# Quieter than this is no speech: a broken model writes zeros (or near-zeros) at the right rate.
+SILENT_PEAK_DBFS = -60.0
+MIN_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Level:
+    rate: int
+    seconds: float
+    peak_dbfs: float
+    rms_dbfs: float
+
+
+def dbfs(value: float) -> float:
+    return 20 * math.log10(max(value, 1e-10))
+
+
+def check_output(wav: Path, version: ModelVersion, hint: str) -> Level:
+    """The test sentence is readable audio at the version's rate, not empty and not silence."""
+    try:
+        audio, got_rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    except RuntimeError as exc:
+        raise InvalidInput(f"{OUTPUT}/{OUTPUT_WAV} is not readable audio ({exc})", field=OUTPUT) from None
+    seconds = len(audio) / got_rate
+    rate = v.info(version).sample_rate
+    if got_rate != rate or seconds < MIN_SECONDS:
+        raise InvalidInput(
+            f"{OUTPUT}/{OUTPUT_WAV} has {len(audio)} frames at {got_rate} Hz; {version} speaks at {rate} Hz for "
+            f"at least {MIN_SECONDS} s ({hint})",
+            field=OUTPUT,
+        )
+    level = Level(got_rate, seconds, dbfs(float(np.abs(audio).max())), dbfs(float(np.sqrt(np.mean(audio**2)))))
+    if level.peak_dbfs < SILENT_PEAK_DBFS:
+        raise InvalidInput(
+            f"{OUTPUT}/{OUTPUT_WAV} is silence ({seconds:.1f} s peaking at {level.peak_dbfs:.0f} dBFS); {hint}",
+            field=OUTPUT,
+        )
+    return level

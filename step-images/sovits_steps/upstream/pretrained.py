@@ -9,7 +9,9 @@ naming the key to upload: upstream would otherwise try a hub at run time, or onl
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,40 @@ log = logging.getLogger(__name__)
 
 # The steps upstream does: everything after the audio preparation, in pipeline order.
 MODEL_STEPS = STEP_ORDER[STEP_ORDER.index("extract_text_features") :]
+
+
+# What upstream's English front end (g2p_en) asks NLTK for, as NLTK 3.9 stores it.
+NLTK_RESOURCES = ("corpora/cmudict", "taggers/averaged_perceptron_tagger_eng")
+
+
+def nltk_search_path(environ: Mapping[str, str], prefix: str = sys.prefix) -> list[Path]:
+    """Where NLTK looks for its data: ``$NLTK_DATA``, then its default folders (Linux)."""
+    home = environ.get("HOME", "")
+    defaults = [f"{home}/nltk_data" if home else "", "/usr/share/nltk_data", "/usr/local/share/nltk_data",
+                "/usr/lib/nltk_data", "/usr/local/lib/nltk_data",
+                f"{prefix}/nltk_data", f"{prefix}/share/nltk_data", f"{prefix}/lib/nltk_data"]  # fmt: skip
+    given = [p for p in environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    return [Path(p) for p in [*given, *defaults] if p]
+
+
+def nltk_missing(search: Iterable[Path]) -> list[str]:
+    """The resources of ``NLTK_RESOURCES`` found in none of ``search`` (unpacked or zipped)."""
+    folders = list(search)
+    return [r for r in NLTK_RESOURCES if not any((f / r).exists() or (f / f"{r}.zip").is_file() for f in folders)]
+
+
+def check_nltk(store_copy: Path | None, environ: Mapping[str, str] = os.environ) -> None:
+    """Fail before upstream does: without this data it prints a LookupError per line and exits 0."""
+    search = [store_copy] if store_copy is not None else nltk_search_path(environ)
+    absent = nltk_missing(search)
+    if absent:
+        where = "the model store's nltk_data/" if store_copy is not None else "NLTK_DATA and NLTK's default folders"
+        raise InvalidInput(
+            f"models.{v.NLTK_DATA}: English text needs NLTK data that is missing: {', '.join(absent)} "
+            f"(looked in {where}); bake it into the step image or upload it with "
+            f"`sovits models upload <dir> --to {v.NLTK_DATA}`",
+            field=f"models.{v.NLTK_DATA}",
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +137,8 @@ def fetch(models: ModelStore, reqs: Iterable[Requirement]) -> dict[str, Path]:
         path = _fetch_folder(models, req) if req.folder else _fetch_file(models, req)
         if path is not None:
             got[req.name] = path
+        if req.name == v.NLTK_DATA:
+            check_nltk(path)
     return got
 
 

@@ -35,21 +35,37 @@ _ERROR = re.compile(r"^\s*(\w+\.)*\w*(Error|Exception|Interrupt)\b.*")
 class Outcome:
     returncode: int
     tail: tuple[str, ...]
+    timed_out: bool = False
 
     def reason(self) -> str:
         """The most telling line of the output for a one-line failure message."""
         return last_error(self.tail) or f"exit code {self.returncode}"
 
+    def exception(self) -> str | None:
+        """Upstream's last exception, also when it caught it, printed it and exited 0."""
+        return last_exception(self.tail)
+
+
+def last_exception(lines: Sequence[str]) -> str | None:
+    """The last exception line (``ValueError: ...``) among ``lines``.
+
+    An exception whose message starts on the next line (NLTK's LookupError opens a box of
+    asterisks) gets the first line of that message appended.
+    """
+    for i in range(len(lines) - 1, -1, -1):
+        if not _ERROR.match(lines[i]):
+            continue
+        line = lines[i].strip()
+        if line.endswith(":"):
+            more = next((x.strip() for x in lines[i + 1 :] if x.strip().strip("*")), None)
+            line = f"{line} {more}" if more else line
+        return line
+    return None
+
 
 def last_error(lines: Sequence[str]) -> str | None:
-    """The last exception line (``ValueError: ...``) among ``lines``, else the last line."""
-    for line in reversed(lines):
-        if _ERROR.match(line):
-            return line.strip()
-    for line in reversed(lines):
-        if line.strip():
-            return line.strip()
-    return None
+    """The last exception line among ``lines``, else the last line."""
+    return last_exception(lines) or next((line.strip() for line in reversed(lines) if line.strip()), None)
 
 
 def split_output(chunks: Iterator[bytes]) -> Iterator[tuple[str, bool]]:
@@ -81,8 +97,10 @@ def run(
     on_line: Callable[[str], None],
     poll: Callable[[], None] | None = None,
     poll_interval_s: float = 5.0,
+    timeout_s: float | None = None,
 ) -> Outcome:
-    """Run ``argv`` to the end; ``poll`` is called every ``poll_interval_s`` while it runs."""
+    """Run ``argv`` to the end, or stop it after ``timeout_s``; ``poll`` is called every
+    ``poll_interval_s`` while it runs."""
     log.info("running %s in %s", " ".join(argv), cwd)
     proc = subprocess.Popen(
         list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -90,19 +108,25 @@ def run(
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     reader = threading.Thread(target=_follow, args=(proc, on_line, tail), name="upstream-output", daemon=True)
     reader.start()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    timed_out = False
     try:
         while True:
+            wait = poll_interval_s if deadline is None else max(0.0, min(poll_interval_s, deadline - time.monotonic()))
             try:
-                proc.wait(timeout=poll_interval_s)
+                proc.wait(timeout=wait)
                 break
             except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True
+                    break
                 if poll is not None:
                     poll()
     finally:
         _stop(proc)
         reader.join()
     log.info("%s exited with %d", Path(argv[2] if len(argv) > 2 else argv[0]).name, proc.returncode)
-    return Outcome(proc.returncode, tuple(tail))
+    return Outcome(proc.returncode, tuple(tail), timed_out)
 
 
 def _follow(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail: deque[str]) -> None:

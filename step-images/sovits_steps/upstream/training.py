@@ -5,7 +5,7 @@ upstream resumes from its newest checkpoint (it does so by itself when the files
 While the trainer runs, checkpoints and exported weights are uploaded as they settle
 (``mirror``), also when it then crashes. The final epoch is always exported: the save
 interval is lowered to the largest divisor of the epoch count (``effective_save_every``).
-Progress comes from upstream's epoch lines.
+Progress comes from what the trainers really print (``S2Progress``, ``S1Progress``).
 """
 
 from __future__ import annotations
@@ -29,28 +29,58 @@ from .shards import EXPERIMENTS
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # how often checkpoints are looked for while a trainer runs
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _S2_DONE = re.compile(r"====> Epoch: (\d+)")
 _S2_PART = re.compile(r"Train Epoch: (\d+) \[(\d+)%\]")
 _S2_START = re.compile(r"start training from epoch (\d+)")
-_S1_BAR = re.compile(r"Epoch (\d+):\s+(\d+)%")
+_TQDM = re.compile(r"^\s*\d+%\|.*?\|\s*(\d+)/(\d+)\b")
+# Lightning's rich bar, as it prints in a pipe (once per epoch): `Epoch 0/9 ━━━━ 99/99 0:01:40 • ...`
+_S1_RICH = re.compile(r"Epoch (\d+)/\d+\D+?(\d+)/(\d+)")
+# Lightning's tqdm bar, where rich is not installed: `Epoch 3:  45%|####5     | 45/99 [...]`
+_S1_TQDM = re.compile(r"Epoch (\d+):\s+(\d+)%")
 
 
-def s2_fraction(line: str, epochs: int) -> float | None:
-    """Share of the run done according to an s2 log line (epochs are 1-based)."""
-    if m := _S2_DONE.search(line):
-        return int(m[1]) / epochs
-    if m := _S2_PART.search(line):
-        return (int(m[1]) - 1 + int(m[2]) / 100) / epochs
-    if m := _S2_START.search(line):
-        return (int(m[1]) - 1) / epochs
-    return None
+class S2Progress:
+    """Share of an s2 run done, from what s2_train.py prints (1-based epochs).
+
+    Its own lines come at the start (`start training from epoch N`), every `log_interval` steps
+    (`Train Epoch: N [P%]`) and at each epoch's end (`====> Epoch: N`); between them the tqdm bar
+    over the epoch's batches (`45%|...| 45/99`) says how far the current epoch is.
+    """
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.current = 1
+
+    def __call__(self, line: str) -> float | None:
+        line = _ANSI.sub("", line)
+        if m := _S2_DONE.search(line):
+            self.current = int(m[1]) + 1
+            return int(m[1]) / self.epochs
+        if m := _S2_PART.search(line):
+            self.current = int(m[1])
+            return (self.current - 1 + int(m[2]) / 100) / self.epochs
+        if m := _S2_START.search(line):
+            self.current = int(m[1])
+            return (self.current - 1) / self.epochs
+        if (m := _TQDM.search(line)) and int(m[2]) > 0:
+            return (self.current - 1 + int(m[1]) / int(m[2])) / self.epochs
+        return None
 
 
-def s1_fraction(line: str, epochs: int) -> float | None:
-    """Share of the run done according to Lightning's bar (``Epoch 3:  45%``, 0-based epochs)."""
-    if m := _S1_BAR.search(line):
-        return (int(m[1]) + int(m[2]) / 100) / epochs
-    return None
+class S1Progress:
+    """Share of an s1 run done, from Lightning's progress bar (0-based epochs), rich or tqdm."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def __call__(self, line: str) -> float | None:
+        line = _ANSI.sub("", line)
+        if (m := _S1_RICH.search(line)) and int(m[3]) > 0:
+            return (int(m[1]) + int(m[2]) / int(m[3])) / self.epochs
+        if m := _S1_TQDM.search(line):
+            return (int(m[1]) + int(m[2]) / 100) / self.epochs
+        return None
 
 
 def s2_exports(names: list[str], exp: str, epoch: int, lora_rank: str | None) -> list[str]:
@@ -104,7 +134,7 @@ def _train(
     argv: list[str],
     *,
     watched: list[str],
-    fraction: Callable[[str, int], float | None],
+    fraction: Callable[[str], float | None],
     epochs: int,
 ) -> list[Path]:
     """Run the trainer with ``watched`` (under the experiment) mirrored; the files it changed."""
@@ -113,7 +143,7 @@ def _train(
     mirror = Mirror(ctx.store, EXPERIMENTS, root, [f"{j.exp}/{w}" for w in watched], ctx.staged)
 
     def on_line(line: str) -> None:
-        done = fraction(line, epochs)
+        done = fraction(line)
         if done is not None:
             ctx.progress.update(done, f"training: {min(done, 1.0) * epochs:.1f}/{epochs} epochs")
 
@@ -170,7 +200,7 @@ def train_sovits(ctx: StepContext) -> StepResult:
     weights = v.sovits_weight_dir(j.version)
     argv = process.command(script, "--config", tree.rel(config))
     changed = _train(ctx, j, tree, common.base_env(tree, j, models), argv, watched=[ckpt_dir, weights],
-                     fraction=s2_fraction, epochs=epochs)  # fmt: skip
+                     fraction=S2Progress(epochs), epochs=epochs)  # fmt: skip
     local = sorted(p.name for p in (tree.exp_dir / weights).glob("*.pth"))
     final = s2_exports(local, j.exp, epochs, lora) or s2_exports(_stored(ctx, j, weights), j.exp, epochs, lora)
     if params.if_save_every_weights and not final:
@@ -216,7 +246,7 @@ def train_gpt(ctx: StepContext) -> StepResult:
     env["hz"] = "25hz"
     weights = v.gpt_weight_dir(j.version)
     argv = process.command(script, "--config_file", tree.rel(config))
-    changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=s1_fraction, epochs=epochs)
+    changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs), epochs=epochs)
     final = s1_export(j.exp, epochs)
     exported = (tree.exp_dir / weights / final).is_file() or final in _stored(ctx, j, weights)
     if params.if_save_every_weights and not exported:

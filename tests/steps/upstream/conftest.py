@@ -15,6 +15,8 @@ from sovits_operator.storage import LocalObjectStore
 from sovits_steps.models_cli import upload
 from sovits_steps.upstream import versions as v
 from tests.steps.conftest import LocalTask
+from tests.steps.upstream import real
+from tests.support import upstream as up
 from tests.support.audio import silence, speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
 
@@ -35,7 +37,9 @@ def spec(version: str = "v2Pro", gpus: int = 0, **extra: Any) -> dict[str, Any]:
 
 def pretrained_files() -> list[str]:
     """Every pretrained file any version or step asks for, as stand-in bytes."""
-    names = {f"{v.BERT}/config.json", f"{v.HUBERT}/config.json", f"{v.G2PW}/g2pW.onnx", v.SPEAKER_VERIFICATION}
+    tagger = "taggers/averaged_perceptron_tagger_eng/averaged_perceptron_tagger_eng.weights.json"
+    names = {f"{v.BERT}/config.json", f"{v.HUBERT}/config.json", f"{v.G2PW}/g2pW.onnx", v.SPEAKER_VERIFICATION,
+             f"{v.NLTK_DATA}/corpora/cmudict.zip", f"{v.NLTK_DATA}/{tagger}"}  # fmt: skip
     for info in v.VERSIONS.values():
         names |= {info.sovits_g, info.gpt} | ({info.sovits_d} if info.sovits_d else set())
         if info.vocoder:
@@ -89,3 +93,26 @@ def run_features(task: LocalTask, version: str = "v2Pro", shards: int = 1, gpus:
 
 def experiment(task: LocalTask) -> list[str]:
     return task.names(f"experiments/{EXP}")
+
+
+# Real upstream (marker ``upstream``): made once per session, shared by its modules.
+
+
+@pytest.fixture(scope="session")
+def upstream() -> up.Upstream:
+    return up.prepared()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkout(upstream: up.Upstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real.tiny_checkout(upstream, tmp_path_factory.mktemp("upstream") / "GPT-SoVITS")
+
+
+@pytest.fixture(scope="session")
+def stand_ins(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real.make_stand_ins(upstream, tiny_checkout, tmp_path_factory.mktemp("pretrained_models"), real.VERSIONS)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return real.make_clips(tmp_path_factory.mktemp("clips"))

@@ -96,20 +96,6 @@ def test_contract_s2_exiting_0_without_the_final_export_fails(featured: LocalTas
     assert "exited 0 but exported no weights for epoch 2" in featured.reason
 
 
-def test_contract_lora_versions_train_with_the_lora_script_and_rank(prepared: LocalTask, fake: FakeUpstream) -> None:
-    run_features(prepared, version="v4")
-    code = prepared.run("train_sovits", {"epochs": 2, "save_every_epoch": 1, "lora_rank": "64"}, spec=spec("v4"))
-    assert code == c.EXIT_OK, prepared.reason
-
-    train = s2_config(prepared)["train"]
-    assert (train["lora_rank"], train["pretrained_s2D"]) == ("64", "")
-    assert s2_config(prepared)["template"] == "s2.json"
-    files = experiment(prepared)
-    assert "logs_s2_v4_lora_64/G_233333333333.pth" in files
-    assert "SoVITS_weights_v4/alice_e2_s6_l64.pth" in files
-    assert fake.calls("s2_train")[0]["env"]["version"] == "v4"
-
-
 def test_contract_training_before_features_names_the_missing_step(prepared: LocalTask, fake: FakeUpstream) -> None:
     assert prepared.run("train_sovits", {}, spec=spec()) == c.EXIT_BAD_INPUT
     assert "2-name2text.txt is missing; run extract_text_features first" in prepared.reason
@@ -173,12 +159,28 @@ def test_contract_s1_exiting_0_without_the_final_export_fails(featured: LocalTas
     [("====> Epoch: 3", 0.5), ("Train Epoch: 4 [50%]", 0.5833), ("start training from epoch 4", 0.5)],
 )
 def test_s2_progress_follows_its_epoch_lines(line: str, done: float) -> None:
-    assert training.s2_fraction(line, 6) == pytest.approx(done, abs=1e-3)
+    assert training.S2Progress(6)(line) == pytest.approx(done, abs=1e-3)
 
 
-def test_s1_progress_follows_lightnings_bar_with_zero_based_epochs() -> None:
-    assert training.s1_fraction("Epoch 2:  50%|#####     | 5/10 [00:01<00:01, total_loss=3.2]", 5) == 0.5
-    assert training.s1_fraction("ckpt_path: None", 5) is None
+def test_s2_progress_moves_within_an_epoch_with_the_tqdm_bar_over_its_batches() -> None:
+    progress = training.S2Progress(4)
+    assert progress("====> Epoch: 1") == 0.25
+    # the bar of epoch 2, halfway through its 98 batches
+    assert progress(" 50%|█████     | 49/98 [00:20<00:20,  2.40it/s]") == pytest.approx(0.375)
+    assert progress("INFO:tiny:[2.1, 3.4, 0.5, 41.2, 1.0, 2.2, 300, 0.0001]") is None
+
+
+def test_s1_progress_follows_lightnings_rich_bar_as_printed_in_a_pipe() -> None:
+    progress = training.S1Progress(5)
+    line = "Epoch 1/4 ━━━━━━━━━━━━━━━━━━━━ 99/99 0:01:40 • 0:00:00 1.05it/s v_num: 0.000"
+    assert progress(line) == pytest.approx(0.4)
+    assert progress("\x1b[2KEpoch 2/4 ━━━━━━━━━━╸━━━━━━━━━ 33/66 0:00:20 • 0:00:20 1.60it/s") == pytest.approx(0.5)
+
+
+def test_s1_progress_follows_lightnings_tqdm_bar_with_zero_based_epochs() -> None:
+    progress = training.S1Progress(5)
+    assert progress("Epoch 2:  50%|#####     | 5/10 [00:01<00:01, total_loss=3.2]") == 0.5
+    assert progress("ckpt_path: None") is None
 
 
 def test_exports_of_the_final_epoch_are_recognised_by_name() -> None:

@@ -1,0 +1,238 @@
+"""Running steps the way the step image does: ``sovits step`` in upstream's environment.
+
+The step runner is a child process of upstream's interpreter (``hack/upstream.sh`` installs our
+package there with the ``steps`` extra only), against a local store, with a checkout whose config
+templates are shrunk (``tiny_checkout``) so the real model classes train in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sovits_operator import contract as c
+from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_steps.models_cli import upload
+from tests.support.audio import silence, speech, write_wav
+from tests.support.upstream import Upstream
+
+STAND_INS = Path(__file__).with_name("stand_in_models.py")
+VERSIONS = ["v1", "v2", "v2Pro", "v2ProPlus"]  # every version the CRD accepts
+EXP = "tiny"
+# Three espeak-ng clips named as the slicer names them; one padded to 5 s, the inference reference.
+CLIPS = {
+    "talk.wav_0000000000_0000096000.wav": ("the weather is nice today", 0.0),
+    "talk.wav_0000096000_0000256000.wav": ("please open the window and let the air in", 5.0),
+    "talk.wav_0000256000_0000352000.wav": ("seven green apples on the table", 0.0),
+}
+
+# The shrunk model shapes: the same classes and code paths, a fraction of the width and depth.
+TINY_S2_MODEL = {
+    "n_layers": 1,
+    "filter_channels": 192,
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3, 5]],
+    "upsample_initial_channel": 64,
+    "n_layers_q": 1,
+}
+TINY_S2_TRAIN = {"segment_size": 10240, "log_interval": 4}
+TINY_S1_MODEL = {"embedding_dim": 128, "hidden_dim": 128, "head": 4, "linear_units": 256, "n_layer": 2}
+# Inference stops at hz * max_sec tokens: a random GPT that never emits its end token makes at
+# most this many seconds (54 upstream), and the training clips are all shorter.
+TINY_MAX_SEC = 8
+
+
+def tiny_checkout(upstream: Upstream, dest: Path) -> Path:
+    """A copy of the prepared checkout whose model config templates are shrunk."""
+    shutil.copytree(upstream.checkout, dest, symlinks=True)
+    configs = dest / "GPT_SoVITS" / "configs"
+    for name in ("s2.json", "s2v2Pro.json", "s2v2ProPlus.json"):
+        data = json.loads((configs / name).read_text(encoding="utf-8"))
+        data["model"].update(TINY_S2_MODEL)
+        data["train"].update(TINY_S2_TRAIN)
+        (configs / name).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    for name in ("s1longer.yaml", "s1longer-v2.yaml"):
+        data = yaml.safe_load((configs / name).read_text(encoding="utf-8"))
+        data["model"].update(TINY_S1_MODEL)
+        data["data"].update(max_sec=TINY_MAX_SEC, num_workers=0)
+        (configs / name).write_text(yaml.safe_dump(data), encoding="utf-8")
+    return dest
+
+
+def make_clips(folder: Path) -> dict[str, Path]:
+    out = {}
+    for name, (text, pad) in CLIPS.items():
+        audio = speech(text)
+        if pad:
+            audio = np.concatenate([audio, silence(max(0.0, pad - len(audio) / 32000))])
+        out[name] = write_wav(folder / name, audio)
+    return out
+
+
+def new_task(upstream: Upstream, checkout: Path, stand_ins: Path, clips: dict[str, Path], root: Path,
+             version: str, **spec: Any) -> ImageTask:  # fmt: skip
+    """A task with the clips sliced, denoised and transcribed, and the stand-ins in its model store."""
+    task = ImageTask(
+        upstream, checkout, root / "store", "t-0001",
+        {"expName": EXP, "language": "en", "modelVersion": version, "gpu": {"count": 0}, "batchSize": 32, **spec},
+    )  # fmt: skip
+    upload(LocalObjectStore(task.root), "models/", stand_ins)
+    lines = []
+    for name, path in clips.items():
+        task.store.put_file(f"denoised/{name}", path)
+        lines.append(f"denoised/{name}|{EXP}|EN|{CLIPS[name][0]}")
+    task.store.put_bytes("transcripts/denoised.list", "\n".join(lines).encode())
+    return task
+
+
+def make_stand_ins(upstream: Upstream, checkout: Path, out: Path, versions: list[str]) -> Path:
+    made = subprocess.run(
+        [str(upstream.python), "-s", str(STAND_INS), str(out), *versions],
+        cwd=checkout,
+        env=upstream_env(checkout),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    return out
+
+
+def upstream_env(checkout: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SOVITS_", "PYTHON", "VIRTUAL_ENV"))}
+    return {**keep, "PYTHONPATH": f"{checkout}:{checkout}/GPT_SoVITS", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@dataclass
+class Run:
+    code: int
+    reason: str
+    progress: list[float] = field(default_factory=list)  # distinct values seen while it ran
+
+
+@dataclass
+class ImageTask:
+    """A task in a local store whose steps run as the step image runs them."""
+
+    upstream: Upstream
+    checkout: Path
+    root: Path  # the local store
+    task_id: str
+    spec: dict[str, Any]
+    nltk_data: Path | None = None
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    @property
+    def store(self) -> TaskFiles:
+        return TaskFiles(LocalObjectStore(self.root), f"tasks/{self.task_id}/")
+
+    def env(self, step: str, params: dict[str, Any], shard: tuple[int, int], termination: Path) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("SOVITS_", "PYTHON", "VIRTUAL_ENV"))}
+        return {
+            **keep,
+            "HOME": str(self.root.parent / "home"),  # no ~/nltk_data or hub caches of the machine's
+            "CUDA_VISIBLE_DEVICES": "",
+            "NLTK_DATA": str(self.nltk_data or self.upstream.nltk_data),  # as the step image sets it
+            "SOVITS_STORAGE__BACKEND": "local",
+            "SOVITS_STORAGE__LOCAL_ROOT": str(self.root),
+            "SOVITS_PATHS__BASE_DIR": str(self.checkout),
+            c.ENV_TASK_ID: self.task_id,
+            c.ENV_STEP: step,
+            c.ENV_PARAMS: json.dumps(params),
+            c.ENV_SPEC: json.dumps(self.spec),
+            c.ENV_PREFIX: f"tasks/{self.task_id}/",
+            c.ENV_SHARD_INDEX: str(shard[0]),
+            c.ENV_SHARD_COUNT: str(shard[1]),
+            c.ENV_TERMINATION_LOG: str(termination),
+        }
+
+    def start(self, step: str, params: dict[str, Any] | None = None, shard: tuple[int, int] = (0, 1)) -> Popen:
+        termination = self.root.parent / f"termination-{step}-{time.monotonic_ns()}"
+        argv = [str(self.upstream.python), "-m", "sovits_operator.cli", "step", step, "--task", self.task_id]
+        proc = subprocess.Popen(
+            argv,
+            env=self.env(step, params or {}, shard, termination),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return Popen(proc, termination, self, step)
+
+    def run(self, step: str, params: dict[str, Any] | None = None, shard: tuple[int, int] = (0, 1)) -> Run:
+        run = self.start(step, params, shard).wait()
+        self.runs[step] = run
+        return run
+
+    def progress(self, step: str) -> float | None:
+        try:
+            return float(json.loads(self.store.get_bytes(c.PROGRESS_KEY.format(step=step)))["progress"])
+        except Exception:  # not written yet, or caught mid-replace
+            return None
+
+    def log(self, step: str) -> str:
+        return self.store.get_bytes(c.LOG_KEY.format(step=step)).decode("utf-8")
+
+    def fetch(self, rel: str, dest: Path) -> Path:
+        self.store.download_file(rel, dest)
+        return dest
+
+    def names(self, folder: str) -> list[str]:
+        return [info.key[len(folder) + 1 :] for info in self.store.iter_objects(f"{folder}/")]
+
+
+@dataclass
+class Popen:
+    proc: subprocess.Popen[bytes]
+    termination: Path
+    task: ImageTask
+    step: str
+
+    def wait(self, until: Callable[[], bool] | None = None, timeout_s: float = 900) -> Run:
+        """Follow the step's progress until it exits (or ``until`` holds: then it keeps running)."""
+        seen: list[float] = []
+        deadline = time.monotonic() + timeout_s
+        while self.proc.poll() is None:
+            value = self.task.progress(self.step)
+            if value is not None and (not seen or seen[-1] != value):
+                seen.append(value)
+            if until is not None and until():
+                return Run(-1, "still running", seen)
+            assert time.monotonic() < deadline, f"{self.step} did not finish in {timeout_s} s"
+            time.sleep(0.3)
+        reason = self.termination.read_text(encoding="utf-8").strip() if self.termination.exists() else ""
+        return Run(self.proc.returncode, reason, seen)
+
+    def kill_tree(self) -> None:
+        """SIGKILL the runner and every process under it, as a container's OOM kill does."""
+        victims = descendants(self.proc.pid)
+        for pid in [self.proc.pid, *victims]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out += children
+            todo += children
+    return out
