@@ -120,6 +120,7 @@ def serve(settings: Settings, *, host: str, port: int, data_dir: Path, max_paral
     except LocalRefused as exc:
         log.error("%s", exc)
         return 2
+    runtime.recover()  # before the API serves: it removes partial writes no upload may be making
     worker = threading.Thread(target=runtime.run_forever, name="local-runtime", daemon=True)
     worker.start()
     log.info("sovits local: data in %s, at most %d steps at once", data_dir, runtime.max_parallel)

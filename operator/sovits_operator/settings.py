@@ -77,6 +77,11 @@ class ImageSettings(BaseModel):
 class OperatorSettings(BaseModel):
     namespace: str | None = Field(default=None, description="Watch one namespace; None watches all.")
     max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts of a step before it fails.")
+    max_interruptions: int = Field(
+        default=10, ge=0, le=1000,
+        description="Interruptions of one step (our own restart, evictions, preemptions) before it fails; "
+        "they use up no attempt.",
+    )  # fmt: skip
     retry_backoff_s: float = Field(default=10.0, ge=0, description="Delay before attempt n is n x this.")
     unschedulable_after_s: float = Field(default=60.0, ge=0)
     active_deadline_s: int = Field(default=24 * 3600, ge=60)
