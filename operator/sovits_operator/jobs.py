@@ -166,7 +166,9 @@ def _completion(launch: StepLaunch, settings: Settings) -> dict[str, Any]:
     # itself, except one shard of a sharded step, which can be retried alone.
     # A pod evicted or preempted fails the Job with reason PodFailurePolicy, so the operator
     # can tell an interruption (no attempt used up) from the step's own failure.
-    interruption = {"rules": [{"action": "FailJob", "onPodConditions": [{"type": DISRUPTION_TARGET}]}]}
+    # The Job's Failed message then reads "Pod ns/name has condition DisruptionTarget matching ...".
+    disrupted = {"type": DISRUPTION_TARGET, "status": "True"}
+    interruption = {"rules": [{"action": "FailJob", "onPodConditions": [disrupted]}]}
     if not CATALOG[launch.step].sharded:
         return {"backoffLimit": 0, "completions": 1, "parallelism": 1, "podFailurePolicy": interruption}
     return {

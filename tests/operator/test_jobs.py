@@ -195,7 +195,7 @@ def test_cpu_pods_get_only_the_general_step_placement() -> None:
 def test_an_evicted_or_preempted_pod_fails_the_job_by_a_rule_the_operator_can_tell_apart() -> None:
     rules = built()["spec"]["podFailurePolicy"]["rules"]
 
-    assert rules == [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]
+    assert rules == [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
 
 
 def test_kubernetes_retries_nothing_and_the_job_has_a_deadline_but_no_ttl_yet() -> None:
