@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sovits_operator import __version__
 
 from . import errors, webhooks
+from .guard import BodyGuard
 from .metrics import MetricsMiddleware
 from .routes import events, files, logs, service, steps, tasks
 from .services import Services
@@ -27,18 +28,21 @@ The GPT-SoVITS training service API (the seed's endpoints, paths and JSON fields
 over `TrainingTask` objects.
 
 * **Auth**: every route except `/`, `/healthz`, `/readyz` and the docs needs
-  `Authorization: Bearer <token>`; a token belongs to one tenant, and another tenant's tasks
-  answer 404.
-* **Errors**: `{"detail": "...", "code": "...", "field": "..."}`. 404 unknown task or file,
-  400 unknown step / step while another runs / missing prerequisites, 422 invalid input
-  (the field is named), 413 upload too large, 415 not an accepted audio format.
+  `Authorization: Bearer <token>`, checked before any body is read; a token belongs to one
+  tenant, and another tenant's tasks answer 404.
+* **Errors**: `{"detail": "...", "code": "...", "field": "..."}` (`ErrorBody`) for every error
+  status. 404 unknown task or file, 400 unknown step / step while another runs / missing
+  prerequisites, 422 invalid input (the field is named; malformed JSON names `body`; types are
+  strict), 413 upload or body too large (the limit is named), 415 not an accepted audio format
+  (an MP4 without an audio stream included).
 * **Uploads** are sniffed by content (WAV, MP3, M4A, AAC, FLAC, or a `.list` transcript).
   Filenames lose any directory part, are NFC-normalised, and control characters are refused.
   An existing name is never overwritten: the upload is stored as `name-1.ext`, `name-2.ext`, ...
   and the answer's `filename` says which.
 * **Progress**: poll `GET /api/v1/task/{id}` or follow `GET /api/v1/task/{id}/events` (SSE).
   Right after a step is posted the task reads `running` with that step as `current_step`.
-* **Webhooks**: `config.webhook_url` receives a POST per finished, failed or cancelled step,
+* **Webhooks**: `config.webhook_url` (public addresses only, unless the server allows a
+  network) receives a POST per finished, failed or cancelled step,
   signed `X-Sovits-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>." + body>`, retried with
   backoff; deliveries are at least once (dedupe on `X-Sovits-Event-Id`).
 """
@@ -73,6 +77,7 @@ def webhook_worker(svc: Services) -> webhooks.Worker:
         max_attempts=api.webhook_max_attempts,
         backoff_s=api.webhook_backoff_s,
         timeout_s=api.webhook_timeout_s,
+        allowed_networks=api.webhook_allowed_networks,
         on_outcome=lambda outcome: svc.metrics.webhooks.labels(outcome).inc(),
     )
 
@@ -102,6 +107,9 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    app.add_middleware(
+        BodyGuard, tenants=services.tenants, limit=services.settings.api.max_body_bytes, streamed=files.STREAMED_BODY
+    )
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     for module in (service, tasks, steps, files, logs, events):
         app.include_router(module.router)

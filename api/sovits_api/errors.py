@@ -8,13 +8,17 @@ below; the handlers registered by ``install`` turn them into ``{"detail": ..., "
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from sovits_operator.errors import SovitsError
+
+from .schemas import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,8 @@ class PayloadTooLarge(SovitsError):
 class UnsupportedMediaType(SovitsError):
     code = "unsupported_media_type"
 
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's word for it; only the access log ever sees it
 
 STATUS: dict[str, int] = {
     "invalid_input": 422,
@@ -47,6 +53,25 @@ STATUS: dict[str, int] = {
 }
 
 
+# What each error status means, for the OpenAPI document; every one answers an ErrorBody.
+MEANING: dict[int, str] = {
+    400: "Unknown step, a step while another runs, or missing prerequisites (named)",
+    401: "No bearer token, or an unknown one",
+    404: "Unknown task (or another tenant's) or file",
+    413: "Body larger than the limit (named)",
+    415: "Upload is not an accepted audio format or a .list transcript (says what it is)",
+    422: "Invalid input: `field` names it, `detail` says why",
+    503: "The task store or object store does not answer; try again",
+}
+# Every route behind a token: who asks, what they send, whether the stores answer.
+COMMON = (401, 413, 422, 503)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route or router: the given statuses, each an ErrorBody."""
+    return {status: {"model": ErrorBody, "description": MEANING[status]} for status in statuses}
+
+
 def status_of(exc: SovitsError) -> int:
     return STATUS.get(exc.code, 500)
 
@@ -55,20 +80,32 @@ def body(detail: str, code: str, field: str | None = None) -> dict[str, str | No
     return {"detail": detail, "code": code, "field": field}
 
 
-async def _domain(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SovitsError)
+def response(exc: SovitsError) -> JSONResponse:
+    """The one translation of a domain error into an HTTP answer."""
     status = status_of(exc)
-    if status >= 500:
-        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, status, exc.code, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body(exc.message, exc.code, exc.field), status_code=status, headers=headers)
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SovitsError)
+    if status_of(exc) >= 500:
+        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, status_of(exc), exc.code, exc.message)
+    return response(exc)
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's request validation, worded like the domain's: the first error names its field."""
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        # Its loc is ("body", <character offset>): the offset is where, not what.
+        offset = (first.get("loc") or ("body", "?"))[-1]
+        reason = (first.get("ctx") or {}).get("error", first.get("msg"))
+        return JSONResponse(
+            body(f"body: malformed JSON at character {offset}: {reason}", "invalid_input", "body"), status_code=422
+        )
     loc = [str(p) for p in first.get("loc", ())]
     if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
         loc = loc[1:]
@@ -83,6 +120,13 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body(str(exc.detail), code), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A client that went away mid-body (an upload cut short) is its business, not an error of ours;
+    nothing was stored. No answer reaches it, so none is worth building."""
+    log.info("%s %s: the client went away before sending the whole body", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse(body("internal server error", "internal"), status_code=500)
@@ -92,4 +136,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SovitsError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

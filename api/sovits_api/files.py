@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sovits_operator import storage
+from sovits_operator import contract, storage
 from sovits_operator.catalog import StepName
 from sovits_operator.errors import InvalidInput, NotFound
 
@@ -47,7 +47,8 @@ def step_of(rel: str, steps: tuple[StepName, ...]) -> StepName | None:
     if top in _FOLDER_STEP:
         return _FOLDER_STEP[top]
     if top == "transcripts":
-        return None if rel.endswith(".list") and "asr_transcribe" not in steps else "asr_transcribe"
+        # Only the step's own list is its output; any other .list there was uploaded.
+        return "asr_transcribe" if rel == contract.ASR_TRANSCRIPT_KEY else None
     if top in _STEP_NAMED_FILES and len(parts) == 2:
         stem = parts[1].rsplit(".", 1)[0]
         return next((s for s in steps if s == stem), None)

@@ -24,6 +24,7 @@ from sovits_operator.local_runtime import LocalRuntime
 from sovits_operator.model import TrainingTask
 from sovits_operator.settings import Settings
 
+from . import webhook_targets
 from .app import create_app
 from .auth import Tenants
 from .local_store import SqliteTaskStore
@@ -62,7 +63,13 @@ def local_settings(settings: Settings, data_dir: Path, max_parallel: int | None)
     )
     gpu = settings.gpu.model_copy(update={"max_parallel": max_parallel or settings.gpu.max_parallel})
     paths = settings.paths.model_copy(update={"work_dir": data_dir})
-    return settings.model_copy(update={"storage": storage_settings, "operator": operator, "gpu": gpu, "paths": paths})
+    # One user on one machine: a webhook to a local receiver is theirs to ask for.
+    api = settings.api.model_copy(
+        update={"webhook_allowed_networks": settings.api.webhook_allowed_networks or list(webhook_targets.EVERYWHERE)}
+    )
+    return settings.model_copy(
+        update={"storage": storage_settings, "operator": operator, "gpu": gpu, "paths": paths, "api": api}
+    )
 
 
 class LocalLiveLogs:
@@ -120,6 +127,7 @@ def serve(settings: Settings, *, host: str, port: int, data_dir: Path, max_paral
     except LocalRefused as exc:
         log.error("%s", exc)
         return 2
+    runtime.recover()  # before the API serves: it removes partial writes no upload may be making
     worker = threading.Thread(target=runtime.run_forever, name="local-runtime", daemon=True)
     worker.start()
     log.info("sovits local: data in %s, at most %d steps at once", data_dir, runtime.max_parallel)

@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     UNIQUE (namespace, name)
 );
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Deleted tasks whose files and processes the local runtime has not removed yet: written in
+-- the transaction that deletes the task, so a crash at any point leaves the work to be done.
+CREATE TABLE IF NOT EXISTS deleted (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    object TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
 """
 
 
@@ -138,9 +146,11 @@ class SqliteTaskStore:
 
     def delete(self, namespace: str, task_id: str) -> None:
         with self._write() as conn:
-            cur = conn.execute("DELETE FROM tasks WHERE namespace=? AND name=?", (namespace, task_id))
-            if cur.rowcount == 0:
+            row = conn.execute("SELECT object FROM tasks WHERE namespace=? AND name=?", (namespace, task_id)).fetchone()
+            if row is None:
                 raise NotFound(f"task {task_id} not found", field="task_id")
+            conn.execute("DELETE FROM tasks WHERE namespace=? AND name=?", (namespace, task_id))
+            conn.execute("INSERT OR REPLACE INTO deleted VALUES (?,?,?)", (namespace, task_id, row[0]))
 
     def annotate(self, namespace: str, task_id: str, values: Mapping[str, str]) -> TrainingTask:
         return self.update(namespace, task_id, lambda t: mutations.annotate(t, values))
@@ -153,6 +163,17 @@ class SqliteTaskStore:
 
     def list_all(self, namespace: str) -> Sequence[TrainingTask]:
         return self.list(namespace).items
+
+    def deleted(self) -> Sequence[TrainingTask]:
+        """Deleted tasks whose leftovers (files, processes, run folders) are still to be removed."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT object FROM deleted ORDER BY namespace, name").fetchall()
+        return [TrainingTask.model_validate_json(row[0]) for row in rows]
+
+    def forget(self, namespace: str, task_id: str) -> None:
+        """The deleted task's leftovers are gone."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM deleted WHERE namespace=? AND name=?", (namespace, task_id))
 
     def update(self, namespace: str, task_id: str, mutate: Mutation) -> TrainingTask:
         """Apply ``mutate`` to the stored task in one transaction; errors it raises abort it."""

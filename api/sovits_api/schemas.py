@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
 from sovits_operator.catalog import StepName
 from sovits_operator.model import EXP_NAME_PATTERN, Language, Phase, SupportedVersion
@@ -20,7 +20,8 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict types: JSON `true` is not the number 1 nor the string "1".
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class SeedConfig(Strict):
@@ -40,6 +41,15 @@ class SeedConfig(Strict):
         description="Receives a signed POST when a step completes, fails or is cancelled.",
     )
     queue_name: str | None = Field(default=None, pattern=LABEL_VALUE_PATTERN, max_length=63)
+
+    @field_validator("gpu_id", mode="wrap")
+    @classmethod
+    def _gpu_id_one_error(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """One error naming the field, not one per member of the union (``gpu_id.str``)."""
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError("must be a device list such as '0-1-2', or one device id as an integer") from None
 
 
 class TaskCreate(Strict):
@@ -109,6 +119,11 @@ class ErrorBody(BaseModel):
     detail: str
     code: str
     field: str | None = None
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ok, or unavailable")
+    checks: dict[str, str] = Field(description="Each store: ok, or why it does not answer.")
 
 
 class ServiceInfo(BaseModel):

@@ -5,12 +5,16 @@ can say what was sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 HEAD_BYTES = 64 * 1024
 FFPROBE_TIMEOUT_S = 10.0
+STREAMS_TIMEOUT_S = 600.0  # a whole upload read back from the store
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,39 @@ def probe(head: bytes) -> Detected:
     if not name:
         return _other("unknown binary data", "application/octet-stream")
     return _other(str(name), "application/octet-stream")
+
+
+def audio_streams(chunks: Iterable[bytes], timeout_s: float = STREAMS_TIMEOUT_S) -> int | None:
+    """How many audio streams ffprobe finds in a whole file fed as ``chunks`` (blocking), or None
+    when it cannot read the file. An MP4 names its streams in its ``moov`` box, which is often
+    at the end, so the head alone cannot tell a video-only MP4 from an M4A."""
+    proc = subprocess.Popen(
+        ["ffprobe", "-v", "error", "-hide_banner", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+         "-i", "pipe:0"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin = proc.stdin
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):  # ffprobe stops reading once it has seen enough
+            for chunk in chunks:
+                stdin.write(chunk)
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    feeder = threading.Thread(target=feed, name="ffprobe-feed", daemon=True)
+    watchdog = threading.Timer(timeout_s, proc.kill)
+    feeder.start()
+    watchdog.start()
+    try:
+        out = proc.stdout.read()
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+    if code != 0:
+        return None
+    return sum(1 for line in out.decode(errors="replace").split() if line.strip(",") == "audio")
 
 
 def detect(head: bytes) -> Detected:

@@ -21,7 +21,7 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from sovits_operator import storage
+from sovits_operator import contract, storage
 from sovits_operator.errors import InvalidInput, SovitsError
 
 from . import filenames, sniff
@@ -209,6 +209,8 @@ async def receive(
         part.finish()
     _check_size(len(head), limit)
     name = filenames.sanitize(part.filename)
+    if not head:
+        raise InvalidInput(f"file: {name!r} is an empty file", field=FILE_FIELD)
     if name.lower().endswith(TRANSCRIPT_SUFFIX):
         return await _transcript(part, body, head, name, objects, min(limit, MAX_TRANSCRIPT_BYTES))
     detected = await asyncio.to_thread(sniff.detect, head[: sniff.HEAD_BYTES])
@@ -222,9 +224,20 @@ async def receive(
     name = await asyncio.to_thread(reservations.reserve, objects, AUDIO_DIR, name)
     try:
         size = await _stream(part, body, head, objects, AUDIO_DIR + name, limit)
+        if detected.format == "m4a":  # any MP4 brand; only its moov box tells what it holds
+            await asyncio.to_thread(_check_audio_stream, objects, AUDIO_DIR + name, name)
     finally:
         reservations.release(objects, AUDIO_DIR, name)
     return Uploaded(name, AUDIO_DIR + name, size, detected.media_type)
+
+
+def _check_audio_stream(objects: storage.TaskFiles, rel: str, name: str) -> None:
+    """Refuse (and remove) an MP4 without audio, as convert_audio would later (blocking)."""
+    if sniff.audio_streams(objects.iter_bytes(rel)) == 0:
+        objects.delete(rel)
+        raise UnsupportedMediaType(
+            f"file: {name!r} is an MP4 with no audio stream (video only); upload its audio", field=FILE_FIELD
+        )
 
 
 async def _stream(
@@ -275,7 +288,7 @@ async def _transcript(
 
 
 # asr_transcribe writes its own result under this name; an upload must not pose as it.
-ASR_OUTPUT_NAME = "denoised.list"
+ASR_OUTPUT_NAME = contract.ASR_TRANSCRIPT_KEY.removeprefix(TRANSCRIPT_DIR)
 
 
 def _reserve_free(objects: storage.TaskFiles, name: str) -> str:

@@ -18,7 +18,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +29,10 @@ from sovits_operator.catalog import StepName
 from sovits_operator.errors import SovitsError
 from sovits_operator.model import TrainingTask
 
-from . import bookkeeping
+from . import bookkeeping, webhook_targets
 from .store import TaskStore, list_all
 from .view import task_view
+from .webhook_targets import IPNetwork
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class Worker:
         max_attempts: int,
         backoff_s: float,
         timeout_s: float,
+        allowed_networks: Sequence[IPNetwork],
         post: Post = post_with_requests,
         on_outcome: Callable[[str], None] = lambda outcome: None,
         clock: Callable[[], float] = time.monotonic,
@@ -144,6 +146,7 @@ class Worker:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
+        self._allowed = allowed_networks
         self._post = post
         self._on_outcome = on_outcome
         self._clock = clock
@@ -194,6 +197,9 @@ class Worker:
         headers = {"Content-Type": "application/json", EVENT_ID_HEADER: event.id, EVENT_TYPE_HEADER: event.type}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(self._secret, int(self._wall_clock().timestamp()), body)
+        refused = webhook_targets.refusal(task.spec.webhook_url, self._allowed)
+        if refused is not None:
+            return False, refused
         try:
             status = self._post(task.spec.webhook_url, body, headers, self._timeout_s)
         except requests.RequestException as exc:

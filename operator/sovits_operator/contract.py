@@ -32,3 +32,6 @@ LOG_KEY: Final = "logs/{step}.log"
 # Shards of an Indexed Job each keep their own log and progress; shard 0 also writes PROGRESS_KEY.
 SHARD_PROGRESS_KEY: Final = "progress/{step}.{shard}.json"
 SHARD_LOG_KEY: Final = "logs/{step}.{shard}.log"
+# asr_transcribe's own result (upstream names the list after its input folder); any other
+# .list under transcripts/ is an upload.
+ASR_TRANSCRIPT_KEY: Final = "transcripts/denoised.list"

@@ -158,17 +158,26 @@ def ttl_patch(ttl_s: int) -> dict[str, Any]:
     return {"spec": {"ttlSecondsAfterFinished": ttl_s}}
 
 
+DISRUPTION_TARGET = "DisruptionTarget"  # the pod condition of evictions, preemptions, node drains
+
+
 def _completion(launch: StepLaunch, settings: Settings) -> dict[str, Any]:
     # Failed attempts are retried by the operator as new Jobs, so Kubernetes retries nothing
     # itself, except one shard of a sharded step, which can be retried alone.
+    # A pod evicted or preempted fails the Job with reason PodFailurePolicy, so the operator
+    # can tell an interruption (no attempt used up) from the step's own failure.
+    # The Job's Failed message then reads "Pod ns/name has condition DisruptionTarget matching ...".
+    disrupted = {"type": DISRUPTION_TARGET, "status": "True"}
+    interruption = {"rules": [{"action": "FailJob", "onPodConditions": [disrupted]}]}
     if not CATALOG[launch.step].sharded:
-        return {"backoffLimit": 0, "completions": 1, "parallelism": 1}
+        return {"backoffLimit": 0, "completions": 1, "parallelism": 1, "podFailurePolicy": interruption}
     return {
         "completionMode": "Indexed",
         "completions": launch.shards,
         "parallelism": launch.shards,
         "backoffLimitPerIndex": settings.operator.backoff_limit_per_index,
         "maxFailedIndexes": 0,
+        "podFailurePolicy": interruption,
     }
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from . import sqlite
+from . import contract, sqlite
 from .jobs import StepLaunch
 
-ShardState = Literal["queued", "running", "succeeded", "failed"]
+# "interrupted": running when sovits local stopped or died; not the step's own failure.
+ShardState = Literal["queued", "running", "succeeded", "failed", "interrupted"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
@@ -113,6 +114,14 @@ class LocalJobs:
                 "UPDATE shards SET state=?, exit_code=?, message=?, finished_at=? "
                 "WHERE namespace=? AND job=? AND shard=?",
                 (state, exit_code, message, now, shard.namespace, shard.job, shard.shard),
+            )
+
+    def interrupted(self, shard: Shard, message: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE shards SET state='interrupted', exit_code=?, message=?, finished_at=? "
+                "WHERE namespace=? AND job=? AND shard=?",
+                (contract.EXIT_RETRYABLE, message, now, shard.namespace, shard.job, shard.shard),
             )
 
     def delete_job(self, namespace: str, job: str) -> None:

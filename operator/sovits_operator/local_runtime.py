@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,10 @@ class LocalTaskStore(Protocol):
 
     def update_status(self, namespace: str, task_id: str, status: TrainingTaskStatus) -> TrainingTask: ...
 
+    def deleted(self) -> Sequence[TrainingTask]: ...
+
+    def forget(self, namespace: str, task_id: str) -> None: ...
+
 
 def observe(shards: Iterable[Shard], running: int, max_parallel: int) -> list[ObservedJob]:
     """One ObservedJob per Job name from its shard rows (pure)."""
@@ -59,11 +64,13 @@ def observe(shards: Iterable[Shard], running: int, max_parallel: int) -> list[Ob
     observed = []
     for name, rows in by_job.items():
         failed = [r for r in rows if r.state == "failed"]
-        if failed:
-            worst = next((r for r in failed if r.exit_code == contract.EXIT_BAD_INPUT), failed[0])
+        interrupted = [r for r in rows if r.state == "interrupted"]
+        if failed or interrupted:
+            # The step's own failure wins over our interruption, bad input over the rest.
+            worst = next((r for r in failed if r.exit_code == contract.EXIT_BAD_INPUT), (failed or interrupted)[0])
             observed.append(
                 ObservedJob(name=name, state="failed", finished_at=_ts(worst.finished_at),
-                            exit_code=worst.exit_code, message=worst.message)
+                            exit_code=worst.exit_code, message=worst.message, interrupted=not failed)
             )  # fmt: skip
         elif all(r.state == "succeeded" for r in rows):
             observed.append(ObservedJob(name=name, state="succeeded", finished_at=_ts(max_finished(rows))))
@@ -81,6 +88,17 @@ def observe(shards: Iterable[Shard], running: int, max_parallel: int) -> list[Ob
 def max_finished(rows: Sequence[Shard]) -> float | None:
     stamps = [r.finished_at for r in rows if r.finished_at is not None]
     return max(stamps) if stamps else None
+
+
+def exit_status(returncode: int, message: str) -> tuple[int, str]:
+    """A child's exit as a container runtime reports it: killed by signal N is 128 + N."""
+    if returncode >= 0:
+        return returncode, message or f"exit code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return 128 - returncode, message or f"killed by {name} from outside sovits local (the OOM killer sends SIGKILL)"
 
 
 def cuda_devices(launch: StepLaunch, shard: int, devices: Sequence[int]) -> str:
@@ -136,24 +154,29 @@ class LocalRuntime:
         self.children: dict[tuple[str, str, int], _Child] = {}
         self.objects = storage.open_store(settings.storage)
         self._stop = threading.Event()
+        # Held while reaping; stop() sets _stop under it, so a child stopped by our own
+        # shutdown is never recorded as the step's failure (recover() calls it interrupted).
+        self._reaping = threading.Lock()
         self._wake = threading.Event()
-        # Tasks (and their storage prefixes) of the last pass, to notice deletions.
-        self._known: dict[tuple[str, str], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """After a restart: shards that were running are orphans now; stop them, report them interrupted."""
+        """After a restart, before anything else runs: shards that were running are orphans now;
+        stop them and report them interrupted. Then remove what writes cut short left in the
+        store's temporary folder (an upload or a step killed mid-write)."""
         for shard in self.jobs.all():
             if shard.state != "running":
                 continue
             if shard.pid and _process_start(shard.pid) == shard.pid_started:
                 _kill_group(shard.pid)
-            self.jobs.finished(shard, contract.EXIT_RETRYABLE, INTERRUPTED, time.time())
+            self.jobs.interrupted(shard, INTERRUPTED, time.time())
             log.warning("%s shard %d of task %s was interrupted; it runs again", shard.job, shard.shard, shard.task)
+        if isinstance(self.objects, storage.LocalObjectStore) and (removed := self.objects.remove_partial_writes()):
+            log.info("removed %d partial writes left by the last run", removed)
 
     def run_forever(self, interval: float = 0.5) -> None:
-        self.recover()
+        """Reconcile until ``stop``; call ``recover`` first, before the API serves."""
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -167,7 +190,8 @@ class LocalRuntime:
 
     def stop(self) -> None:
         """Stop the loop; running steps are killed and will run again on the next start."""
-        self._stop.set()
+        with self._reaping:
+            self._stop.set()
         self._wake.set()
         for child in list(self.children.values()):
             _terminate(child.proc)
@@ -176,24 +200,35 @@ class LocalRuntime:
 
     def tick(self) -> None:
         self._reap()
-        seen: dict[tuple[str, str], str] = {}
+        seen: set[tuple[str, str]] = set()
         rows = self.jobs.all()
         for namespace in self.namespaces:
             for task in self.tasks.list_all(namespace):
-                seen[(namespace, task.metadata.name)] = task_prefix(task, self.settings)
+                seen.add((namespace, task.metadata.name))
                 mine = [r for r in rows if r.namespace == namespace and r.task == task.metadata.name]
                 self._reconcile(task, mine, rows)
         for row in rows:
             if (row.namespace, row.task) not in seen:
                 self._delete_job(row.namespace, row.job)
-        # What the operator's finalizer does in a cluster: a deleted task's files go with it.
-        if self.settings.operator.delete_storage_on_delete:
-            for key, prefix in self._known.items():
-                if key not in seen:
-                    self.objects.delete_prefix(prefix)
-                    log.info("task %s deleted: removed %s", key[1], prefix)
-        self._known = seen
         self._start_queued()
+        self._purge_deleted()
+
+    def _purge_deleted(self) -> None:
+        """What the operator's finalizer does in a cluster: nothing of a deleted task remains.
+
+        Last in a pass, so a step started in this pass for a task deleted meanwhile is stopped
+        too; the task store keeps the deletion until this is done, across crashes.
+        """
+        for task in self.tasks.deleted():
+            name = task.metadata.name
+            namespace = task.metadata.namespace or self.namespaces[0]
+            for job in {r.job for r in self.jobs.all() if r.namespace == namespace and r.task == name}:
+                self._delete_job(namespace, job)
+            if self.settings.operator.delete_storage_on_delete:
+                self.objects.delete_prefix(task_prefix(task, self.settings))
+            shutil.rmtree(self.runs / name, ignore_errors=True)
+            self.tasks.forget(namespace, name)
+            log.info("task %s deleted: its files, logs and processes are gone", name)
 
     def _reconcile(self, task: TrainingTask, mine: list[Shard], rows: list[Shard]) -> None:
         running = sum(1 for r in rows if r.state == "running")
@@ -276,17 +311,20 @@ class LocalRuntime:
         return env
 
     def _reap(self) -> None:
-        for key, child in list(self.children.items()):
-            code = child.proc.poll()
-            if code is None:
-                continue
-            del self.children[key]
-            if code < 0:
-                continue  # killed by us for a cancel or delete: its rows are gone already
-            message = ""
-            if child.termination.exists():
-                message = child.termination.read_text(errors="replace").strip()[:4096]
-            self.jobs.finished(child.shard, code, message or f"exit code {code}", time.time())
+        """Record children that ended. Those we killed for a cancel or delete are no longer in
+        ``children``; any other signal came from outside (the OOM killer): a failed attempt."""
+        with self._reaping:
+            if self._stop.is_set():
+                return
+            for key, child in list(self.children.items()):
+                code = child.proc.poll()
+                if code is None:
+                    continue
+                del self.children[key]
+                message = ""
+                if child.termination.exists():
+                    message = child.termination.read_text(errors="replace").strip()[:4096]
+                self.jobs.finished(child.shard, *exit_status(code, message), time.time())
 
     def _delete_job(self, namespace: str, job: str) -> None:
         for key, child in list(self.children.items()):

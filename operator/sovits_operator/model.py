@@ -122,6 +122,9 @@ class StepStatus(Wire):
     request_id: str | None = None
     job_name: str | None = None
     attempts: int = 0
+    # Runs stopped by our side (a restart of sovits local, an eviction, a preemption): they
+    # use up no attempt, but are bounded by operator.max_interruptions against a crash loop.
+    interruptions: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
     progress: float = Field(default=0.0, ge=0, le=100)

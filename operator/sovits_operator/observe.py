@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from . import contract
+from .jobs import DISRUPTION_TARGET
 from .reconcile import JobState, ObservedJob
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -64,6 +65,7 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
     finished_at = None
     exit_code = None
     message = None
+    interrupted = False
     if "Complete" in true:
         state = "succeeded"
         finished_at = parse_time(status.get("completionTime")) or parse_time(true["Complete"].get("lastTransitionTime"))
@@ -72,6 +74,7 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
         finished_at = parse_time(true["Failed"].get("lastTransitionTime"))
         exit_code, message = _termination(mine)
         message = message or true["Failed"].get("message") or true["Failed"].get("reason")
+        interrupted = exit_code != contract.EXIT_BAD_INPUT and is_disruption(true["Failed"])
     since, why = _unschedulable(mine) if state == "active" else (None, None)
     return ObservedJob(
         name=name,
@@ -83,7 +86,13 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
         unschedulable_message=why,
         deleting=bool(job["metadata"].get("deletionTimestamp")),
         ttl_set=(job.get("spec") or {}).get("ttlSecondsAfterFinished") is not None,
+        interrupted=interrupted,
     )
+
+
+def is_disruption(failed: Mapping[str, Any]) -> bool:
+    """The Job failed by its pod failure policy's DisruptionTarget rule: evicted or preempted."""
+    return failed.get("reason") == "PodFailurePolicy" and DISRUPTION_TARGET in str(failed.get("message") or "")
 
 
 def _termination(pods: list[Mapping[str, Any]]) -> tuple[int | None, str | None]:

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class StepParams(BaseModel):
-    """Base of every step's parameters: unknown keys are an error, not ignored."""
+    """Base of every step's parameters: unknown keys are an error, not ignored, and types are
+    strict (``true`` is not the number 1)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class ShardedParams(StepParams):

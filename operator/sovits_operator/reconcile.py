@@ -50,6 +50,7 @@ CREATED = "Created"
 STEP_STARTED = "StepStarted"
 STEP_RUNNING = "StepRunning"
 STEP_RETRYING = "StepRetrying"
+STEP_INTERRUPTED = "StepInterrupted"
 ATTEMPT_FAILED = "AttemptFailed"
 STEP_COMPLETED = "StepCompleted"
 COMPLETED = "Completed"
@@ -80,6 +81,9 @@ class ObservedJob:
     unschedulable_message: str | None = None
     deleting: bool = False
     ttl_set: bool = False
+    # Failed because our side stopped it (a restart of sovits local, an eviction, a
+    # preemption), not because of the step: run again without using up an attempt.
+    interrupted: bool = False
 
     @property
     def finished(self) -> bool:
@@ -325,6 +329,8 @@ class _Pass:
         detail = job.message or f"Job {job.name} failed"
         if job.exit_code == contract.EXIT_BAD_INPUT:
             return self._fail(record, BAD_INPUT, detail)
+        if job.interrupted:
+            return self._interrupted(record, detail)
         limit = self.settings.max_attempts
         if record.attempts >= limit:
             return self._fail(record, STEP_FAILED, detail)
@@ -347,10 +353,23 @@ class _Pass:
                         f"{record.name} attempt {following} of {limit} started as Job {launch.job_name}")  # fmt: skip
         return None
 
+    def _interrupted(self, record: StepStatus, detail: str) -> None:
+        """Run again at once as a new Job, the attempt unchanged; too many in a row is a crash loop."""
+        limit = self.settings.max_interruptions
+        if record.interruptions >= limit:
+            return self._fail(record, STEP_FAILED, f"interrupted {record.interruptions + 1} times, giving up: {detail}")
+        record.interruptions += 1
+        record.message = f"interrupted ({record.interruptions} of {limit} allowed): {detail}"
+        launch = self._create(record)
+        if launch is not None:
+            self._event("Warning", STEP_INTERRUPTED,
+                        f"{record.name} {record.message}; runs again as Job {launch.job_name}")  # fmt: skip
+        return None
+
     def _create(self, record: StepStatus) -> StepLaunch | None:
         """Create the Job of the record's current attempt, its params taken again from its request."""
         index = next(i for i, r in enumerate(self.records) if r is record)
-        attempt = self._attempts_before(index, record.name) + record.attempts
+        attempt = self._attempts_before(index, record.name) + record.attempts + record.interruptions
         raw = next((r.params for r in self.spec.steps if request_key(r) == (record.name, record.request_id)), {})
         try:
             params = CATALOG[record.name].parse_params(raw)
@@ -364,7 +383,8 @@ class _Pass:
         return launch
 
     def _attempts_before(self, index: int, name: str) -> int:
-        return sum(r.attempts for r in self.records[:index] if r.name == name)
+        """Jobs earlier records of this step used: each attempt and each interrupted run had one."""
+        return sum(r.attempts + r.interruptions for r in self.records[:index] if r.name == name)
 
     def _running(self, record: StepStatus) -> None:
         limit = self.settings.max_attempts

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .catalog import StepName
@@ -82,6 +82,11 @@ class ImageSettings(BaseModel):
 class OperatorSettings(BaseModel):
     namespace: str | None = Field(default=None, description="Watch one namespace; None watches all.")
     max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts of a step before it fails.")
+    max_interruptions: int = Field(
+        default=10, ge=0, le=1000,
+        description="Interruptions of one step (our own restart, evictions, preemptions) before it fails; "
+        "they use up no attempt.",
+    )  # fmt: skip
     retry_backoff_s: float = Field(default=10.0, ge=0, description="Delay before attempt n is n x this.")
     unschedulable_after_s: float = Field(default=60.0, ge=0)
     active_deadline_s: int = Field(default=24 * 3600, ge=60)
@@ -105,8 +110,14 @@ class ApiSettings(BaseModel):
     tokens_secret: str | None = Field(default=None, description="Secret whose keys are tokens.")
     default_namespace: str = "default"
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_body_bytes: int = Field(default=1024**2, ge=1024, description="Any other request body (JSON).")
     download_mode: Literal["redirect", "stream"] = "redirect"
     webhook_secret: SecretStr | None = None
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks webhooks may reach although not public (CIDRs such as 10.20.0.0/16); "
+        "other private, loopback and link-local addresses are refused (SSRF).",
+    )
     webhook_max_attempts: int = Field(default=6, ge=1, le=50, description="Sends per event.")
     webhook_backoff_s: float = Field(default=5.0, ge=0, description="First retry delay; doubles per attempt.")
     webhook_timeout_s: float = Field(default=10.0, gt=0, description="Per POST.")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 CHUNK = 8 * 1024 * 1024  # multipart part size and local copy buffer
 MAX_KEY_BYTES = 1024  # S3's limit
-_LOCAL_TMP = ".sovits-tmp"  # in-root folder for local writes in flight; never listed
+PARTIAL_WRITES = ".sovits-tmp"  # in-root folder for local writes in flight; never listed
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def check_key(key: str, *, field: str = "key", prefix: bool = False) -> str:
     for part in parts:
         if part in ("", ".", ".."):
             raise bad("has an empty, '.' or '..' segment")
-    if parts[0] == _LOCAL_TMP:
-        raise bad(f"uses the reserved folder {_LOCAL_TMP}")
+    if parts[0] == PARTIAL_WRITES:
+        raise bad(f"uses the reserved folder {PARTIAL_WRITES}")
     return key
 
 
@@ -188,7 +188,7 @@ class LocalObjectStore:
     def _atomic_write(self, key: str, fill: Any) -> int:
         """Write through a temporary file in the root, then rename it over the key."""
         target = self._path(key)
-        tmp_dir = self.root / _LOCAL_TMP
+        tmp_dir = self.root / PARTIAL_WRITES
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / uuid.uuid4().hex
         try:
@@ -271,8 +271,8 @@ class LocalObjectStore:
             return
         found: list[ObjectInfo] = []
         for dirpath, dirnames, filenames in os.walk(base):
-            if Path(dirpath) == self.root and _LOCAL_TMP in dirnames:
-                dirnames.remove(_LOCAL_TMP)
+            if Path(dirpath) == self.root and PARTIAL_WRITES in dirnames:
+                dirnames.remove(PARTIAL_WRITES)
             for name in filenames:
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
@@ -310,6 +310,18 @@ class LocalObjectStore:
     def presign_get(self, key: str, expires_s: int | None = None) -> str | None:
         check_key(key)
         return None
+
+    def remove_partial_writes(self) -> int:
+        """Delete the temporary files of writes that never finished (their writer was killed).
+        Only safe while nothing writes to the store: at start, before any writer runs."""
+        tmp_dir = self.root / PARTIAL_WRITES
+        if not tmp_dir.is_dir():
+            return 0
+        count = 0
+        for leftover in tmp_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+            count += 1
+        return count
 
 
 class S3ObjectStore:

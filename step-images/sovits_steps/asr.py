@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from sovits_operator import contract
 from sovits_operator.errors import InvalidInput
 from sovits_operator.params import AsrTranscribeParams
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 CLIPS = "denoised"
 OUTPUT = "transcripts"
-LIST_NAME = "denoised.list"  # upstream names the list after its input folder
+LIST_NAME = contract.ASR_TRANSCRIPT_KEY.removeprefix(f"{OUTPUT}/")
 UPLOAD_FOLDERS = ("input_audio", OUTPUT)
 SILENT_PEAK = round(32768 * 10 ** (-50 / 20))  # -50 dBFS
 

@@ -167,6 +167,9 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     for name, args in encodings.items():
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech), *args, str(out / name)], check=True)
+    # A video-only MP4 (moov box at the end, as ffmpeg writes it) named like audio.
+    video = ["-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, "-f", "mp4", str(out / "video.m4a")], check=True)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sovits_api import webhook_targets
 from sovits_api.client import ApiError, TrainingClient
+from sovits_api.local import local_settings
+from sovits_operator import storage
+from sovits_operator.model import TrainingTask
+from sovits_operator.settings import Settings
 from tests.support.audio import encode, join_with_pauses, speech, white_noise
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
@@ -159,6 +165,143 @@ def test_a_restart_mid_step_marks_it_interrupted_and_runs_it_again(local: LocalS
     assert "interrupted" in (local.log.read_text())
 
 
+def test_restarts_during_a_step_use_up_none_of_its_attempts(local: LocalService, long_recording: Path) -> None:
+    client = local.client()
+    task_id = new_task(client)
+    client.upload_audio(task_id, long_recording)
+    client.execute_step(task_id, "convert_audio")
+
+    for _ in range(3):  # as many restarts as the step has attempts (operator.max_attempts)
+        frozen_step(task_id, "convert_audio")
+        local.kill()
+        local.start()
+
+    status = client.wait_for_completion(task_id, timeout=120, interval=0.5)
+    assert status["status"] == "completed", status
+    record = _stored_task(local, task_id).status.steps[-1]
+    assert (record.attempts, record.interruptions) == (1, 3)
+
+
+def test_a_step_killed_from_outside_is_a_failed_attempt_naming_the_signal_and_runs_again(
+    local: LocalService, long_recording: Path
+) -> None:
+    client = local.client()
+    task_id = new_task(client)
+    client.upload_audio(task_id, long_recording)
+    client.execute_step(task_id, "convert_audio")
+    pid = frozen_step(task_id, "convert_audio")
+
+    os.kill(pid, signal.SIGKILL)  # what the OOM killer does
+
+    status = client.wait_for_completion(task_id, timeout=120, interval=0.5)
+    assert status["status"] == "completed", status
+    assert "convert_audio attempt 1 of 3 failed: killed by SIGKILL" in local.log.read_text()
+    assert _stored_task(local, task_id).status.steps[-1].attempts == 2
+
+
+def leftovers(data_dir: Path, task_id: str) -> list[Path]:
+    """Anything of the task under the data directory: its files, its run folders."""
+    return [p for p in data_dir.rglob("*") if task_id in p.name]
+
+
+def test_a_deleted_task_leaves_nothing_even_when_the_service_is_killed_right_after(
+    local: LocalService, voices: list[Path]
+) -> None:
+    client = local.client()
+    ran = new_task(client, "ran a step")
+    client.upload_audio(ran, voices[0])
+    client.execute_step(ran, "convert_audio")
+    client.wait_for_completion(ran, timeout=120, interval=0.3)
+    assert (local.data_dir / "runs" / ran).is_dir()
+    just_made = new_task(client, "deleted right after its upload")
+    client.upload_audio(just_made, voices[1])
+
+    client.delete_task(ran)
+    client.delete_task(just_made)
+    local.kill()
+    local.start()
+
+    wait_for(lambda: not leftovers(local.data_dir, ran) and not leftovers(local.data_dir, just_made),
+             timeout=30, what="nothing of the deleted tasks left")  # fmt: skip
+
+
+def test_a_task_deleted_right_after_its_upload_leaves_no_file(local: LocalService, voices: list[Path]) -> None:
+    client = local.client()
+    for _ in range(3):
+        task_id = new_task(client)
+        client.upload_audio(task_id, voices[0])
+        client.delete_task(task_id)
+
+        wait_for(lambda: not leftovers(local.data_dir, task_id), timeout=30, what="the deleted task's files gone")  # noqa: B023
+
+
+def send_part_of_an_upload(service: LocalService, task_id: str, recording: Path, size: int) -> socket.socket:
+    """An upload announced in full whose body stops after ``size`` bytes, the socket left open."""
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="cut.wav"\r\n\r\n'
+    total = len(head) + recording.stat().st_size + len(b"\r\n--b--\r\n")
+    sock = socket.create_connection(("127.0.0.1", service.port))
+    sock.sendall(
+        f"POST /api/v1/task/{task_id}/files/upload HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {total}\r\n\r\n".encode()
+        + head + recording.read_bytes()[:size]
+    )  # fmt: skip
+    return sock
+
+
+def test_a_partial_upload_cut_by_a_crash_is_removed_at_the_next_start(
+    local: LocalService, long_recording: Path
+) -> None:
+    task_id = new_task(local.client())
+    sock = send_part_of_an_upload(local, task_id, long_recording, 20 * 1024 * 1024)  # over one 8 MiB write
+    partial = local.data_dir / "store" / storage.PARTIAL_WRITES
+    wait_for(lambda: [p for p in partial.glob("*") if p.stat().st_size > 0], what="the upload being written")
+
+    local.kill()
+    sock.close()
+    assert list(partial.iterdir())  # what the crash left
+    local.start()
+
+    assert list(partial.iterdir()) == []
+    assert local.client().list_files(task_id) == []
+
+
+def test_a_client_gone_mid_upload_is_one_info_line_and_stores_nothing(
+    local: LocalService, long_recording: Path
+) -> None:
+    task_id = new_task(local.client())
+    sock = send_part_of_an_upload(local, task_id, long_recording, 1024 * 1024)
+    partial = local.data_dir / "store" / storage.PARTIAL_WRITES
+    wait_for(lambda: list(partial.glob("*")), what="the upload being written")
+
+    sock.close()
+
+    gone = "the client went away before sending the whole body"
+    wait_for(lambda: gone in local.log.read_text(), timeout=30, what="the disconnect logged")
+    time.sleep(0.5)  # anything else the server would log about it
+    log = local.log.read_text()
+    assert log.count(gone) == 1
+    assert f"INFO sovits_api.errors: POST /api/v1/task/{task_id}/files/upload: {gone}" in log
+    assert "Traceback" not in log
+    assert " ERROR " not in log
+    assert local.client().list_files(task_id) == []
+
+
+def test_sovits_local_lets_webhooks_reach_local_receivers(tmp_path: Path) -> None:
+    settings = local_settings(Settings(), tmp_path, None)
+
+    assert webhook_targets.refusal("http://127.0.0.1:9000/hook", settings.api.webhook_allowed_networks) is None
+
+
+def _stored_task(service: LocalService, task_id: str) -> TrainingTask:
+    from sovits_api.local_store import SqliteTaskStore
+
+    store = SqliteTaskStore.open(service.data_dir / "tasks.db")
+    try:
+        return store.get("default", task_id)
+    finally:
+        store.close()
+
+
 def test_with_max_parallel_one_a_second_task_waits_visibly_until_the_first_finishes(
     tmp_path: Path, voices: list[Path], long_recording: Path
 ) -> None:
@@ -189,14 +332,7 @@ def test_with_max_parallel_one_a_second_task_waits_visibly_until_the_first_finis
 
 def _ready_message(service: LocalService, task_id: str) -> str:
     """The task's conditions as the local store keeps them (the seed's JSON has no conditions)."""
-    from sovits_api.local_store import SqliteTaskStore
-
-    store = SqliteTaskStore.open(service.data_dir / "tasks.db")
-    try:
-        task = store.get("default", task_id)
-    finally:
-        store.close()
-    return " ".join(c.message for c in task.status.conditions)
+    return " ".join(c.message for c in _stored_task(service, task_id).status.conditions)
 
 
 def test_the_service_refuses_a_non_loopback_address_without_tokens(tmp_path: Path) -> None:

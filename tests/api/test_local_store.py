@@ -87,3 +87,18 @@ def test_a_store_written_by_a_newer_schema_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(RuntimeError, match="schema 99"):
         SqliteTaskStore.open(tmp_path / "tasks.db")
+
+
+def test_a_deletion_is_kept_until_its_leftovers_are_gone_even_across_a_reopen(tmp_path: Path) -> None:
+    store = SqliteTaskStore.open(tmp_path / "tasks.db")
+    task_id = str(uuid.uuid4())
+    store.create("ns", task_id, TrainingTaskSpec(exp_name="spk"), {})
+
+    store.delete("ns", task_id)
+    store.close()
+    store = SqliteTaskStore.open(tmp_path / "tasks.db")  # as after a crash right after the delete
+
+    assert store.list_all("ns") == []
+    assert [t.metadata.name for t in store.deleted()] == [task_id]
+    store.forget("ns", task_id)
+    assert store.deleted() == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from sovits_operator import storage
+from tests.support.asgi import call
 from tests.support.seaweed import S3Store
 
 from .conftest import Api, Backend, make_api, s3_settings
@@ -74,6 +76,49 @@ def test_other_content_is_415_naming_what_it_is(s3_api: Api, audio_dir: Path, na
     assert response.status_code == 415
     assert detected in response.json()["detail"]
     assert task_objects(s3_api, task_id).list() == []
+
+
+def test_a_video_only_mp4_named_m4a_is_415_no_audio_stream_and_leaves_no_object(s3_api: Api, audio_dir: Path) -> None:
+    task_id = s3_api.create()["task_id"]
+    response = upload(s3_api, task_id, "talk.m4a", (audio_dir / "video.m4a").read_bytes())
+    assert response.status_code == 415
+    assert "no audio stream" in response.json()["detail"]
+    assert task_objects(s3_api, task_id).list() == []
+    again = upload(s3_api, task_id, "talk.m4a", (audio_dir / "speech.m4a").read_bytes())
+    assert again.json()["filename"] == "talk.m4a"  # the refused upload left its name free
+
+
+@pytest.mark.parametrize("name", ["empty.wav", "empty.list"])
+def test_an_empty_file_is_422_saying_so(s3_api: Api, name: str) -> None:
+    task_id = s3_api.create()["task_id"]
+    response = upload(s3_api, task_id, name, b"")
+    assert (response.status_code, response.json()["field"]) == (422, "file")
+    assert "is an empty file" in response.json()["detail"]
+    assert task_objects(s3_api, task_id).list() == []
+
+
+@pytest.mark.parametrize("backend", ["s3", "local"])
+def test_an_upload_whose_task_is_deleted_while_it_runs_is_404_and_leaves_nothing(
+    s3_api: Api, local_api: Api, audio_dir: Path, backend: str
+) -> None:
+    api = s3_api if backend == "s3" else local_api
+    task_id = api.create()["task_id"]
+    wav = (audio_dir / "speech.wav").read_bytes()
+    chunks = [
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + wav[:1000],
+        wav[1000:] + b"\r\n--b--\r\n",
+    ]
+
+    async def receive() -> dict[str, Any]:
+        if len(chunks) == 1:  # the first part is in: the task goes now
+            api.backend.store.delete(api.backend.namespace, task_id)
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+    answer = call(api.client.app, "POST", f"/api/v1/task/{task_id}/files/upload", receive,
+                  {**api.headers, "content-type": "multipart/form-data; boundary=b"})  # fmt: skip
+
+    assert (answer.status, answer.json()["field"]) == (404, "task_id")
+    assert task_objects(api, task_id).list() == []
 
 
 def test_over_the_limit_is_413_and_leaves_no_object(s3_api: Api, audio_dir: Path) -> None:
@@ -167,6 +212,15 @@ def test_listing_shows_size_and_the_step_that_wrote_each_file(s3_api: Api, audio
     assert files["sliced/a_0.wav"]["step"] == "slice_audio"
     assert files["experiments/my_speaker/6-name2semantic.tsv"]["step"] == "extract_semantic_features"
     assert files["logs/slice_audio.log"]["step"] == "slice_audio"
+
+
+def test_an_uploaded_transcript_is_listed_as_an_upload_and_the_asr_list_as_the_steps(s3_api: Api) -> None:
+    task_id = s3_api.create()["task_id"]
+    upload(s3_api, task_id, "mine.list", b"a.wav|spk|EN|hello there\n")
+    task_objects(s3_api, task_id).put_bytes("transcripts/denoised.list", b"x")
+    files = {f["name"]: f for f in s3_api.request("GET", f"/api/v1/task/{task_id}/files").json()["files"]}
+    assert files["transcripts/mine.list"]["step"] is None
+    assert files["transcripts/denoised.list"]["step"] == "asr_transcribe"
 
 
 def test_download_redirects_to_a_presigned_url_that_serves_the_file(s3_api: Api) -> None:

@@ -69,6 +69,13 @@ def test_negative_min_length_is_422_saying_so(api: Api) -> None:
     assert "min_length" in response.json()["detail"]
 
 
+def test_a_boolean_where_a_number_belongs_is_422_not_coerced(api: Api) -> None:
+    task_id = api.create()["task_id"]
+    api.request("POST", f"/api/v1/task/{task_id}/step/convert_audio")
+    response = api.request("POST", f"/api/v1/task/{task_id}/step/slice_audio", json={"params": {"alpha": True}})
+    assert (response.status_code, response.json()["field"]) == (422, "alpha")
+
+
 def test_unknown_body_key_is_422(api: Api) -> None:
     task_id = api.create()["task_id"]
     response = api.request("POST", f"/api/v1/task/{task_id}/step/convert_audio", json={"parameters": {}})

@@ -28,6 +28,10 @@ def test_seed_create_answers_the_seed_task(api: Api) -> None:
         ({"exp_name": "bad name!"}, "config.exp_name"),
         ({"exp_name": "s", "gpu_id": "0,1"}, "config.gpu_id"),
         ({"exp_name": "s", "webhook_url": "ftp://x"}, "config.webhook_url"),
+        ({"exp_name": "s", "webhook_url": "http://169.254.169.254/latest/meta-data/"}, "config.webhook_url"),
+        ({"exp_name": "s", "batch_size": True}, "config.batch_size"),
+        ({"exp_name": "s", "gpu_id": True}, "config.gpu_id"),
+        ({"exp_name": "s", "epochs_s2": "20"}, "config.epochs_s2"),
     ],
 )
 def test_invalid_config_is_422_naming_the_field(api: Api, config: dict[str, object], field: str) -> None:
@@ -35,6 +39,18 @@ def test_invalid_config_is_422_naming_the_field(api: Api, config: dict[str, obje
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert response.json()["detail"].startswith(field)
+
+
+def test_malformed_json_is_422_naming_the_body_and_where_it_breaks(api: Api) -> None:
+    response = api.request(
+        "POST",
+        "/api/v1/task/create",
+        content=b'{"task_name": "t", "config": {',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "body"
+    assert response.json()["detail"].startswith("body: malformed JSON at character ")
 
 
 def test_invalid_label_is_422(api: Api) -> None:

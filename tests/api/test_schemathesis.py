@@ -1,4 +1,5 @@
-"""Property-based checks from the app's own OpenAPI: no generated request gets a 5xx.
+"""Property-based checks from the app's own OpenAPI: no generated request gets a 5xx, and every
+answer (status, content type, body) is one the document describes.
 
 Bounded (``MAX_EXAMPLES`` per operation) so it fits the test command. It runs on the real
 local backends (SQLite task store, directory object store) that ``sovits local`` uses.
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from sovits_api.app import create_app
@@ -24,6 +26,7 @@ from sovits_operator.model import TrainingTaskSpec
 from sovits_operator.settings import Settings
 
 MAX_EXAMPLES = 25
+RESPONSE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 TOKEN = "schemathesis-token"
 
 
@@ -76,5 +79,25 @@ def check_operation(operation: Any, task_id: str | None) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKEN}"}
         response = case.call()
         assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
+        case.validate_response(response, checks=RESPONSE_CHECKS)
 
     run()
+
+
+def test_every_error_the_document_names_is_the_one_error_body(api_schema: tuple[OpenApiSchema, Services]) -> None:
+    _, services = api_schema
+    document = create_app(services).openapi()
+    schemas = document["components"]["schemas"]
+    api_operations = [(path, op) for path, ops in document["paths"].items() for op in ops.values()
+                      if path.startswith("/api/v1/")]  # fmt: skip
+
+    assert "HTTPValidationError" not in schemas
+    assert set(schemas["ErrorBody"]["required"]) == {"detail", "code"}
+    for path, operation in api_operations:
+        responses = operation["responses"]
+        assert {"401", "413", "422"} <= set(responses), path
+        assert "404" in responses or "{task_id}" not in path, path
+        for status, answer in responses.items():
+            if status.startswith("4"):
+                ref = answer["content"]["application/json"]["schema"]["$ref"]
+                assert ref == "#/components/schemas/ErrorBody", (path, status)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sovits_api import sniff
 from sovits_api.sniff import HEAD_BYTES, detect
 
 
@@ -34,3 +35,13 @@ def test_unknown_bytes_are_refused_with_ffprobes_word_or_as_binary() -> None:
     detected = detect(bytes(range(1, 200)) * 10)
     assert not detected.accepted
     assert detected.format
+
+
+def test_the_audio_streams_of_a_whole_mp4_are_counted_wherever_its_moov_box_is(audio_dir: Path) -> None:
+    def chunks(path: Path) -> list[bytes]:
+        data = path.read_bytes()
+        return [data[i : i + 4096] for i in range(0, len(data), 4096)]
+
+    assert sniff.audio_streams(chunks(audio_dir / "speech.m4a")) == 1
+    assert sniff.audio_streams(chunks(audio_dir / "video.m4a")) == 0
+    assert sniff.audio_streams([b"\x00" * 1000]) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +14,7 @@ import pytest
 
 from sovits_api import bookkeeping
 from sovits_api.local_store import SqliteTaskStore
+from sovits_api.webhook_targets import EVERYWHERE, IPNetwork
 from sovits_api.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -115,10 +116,14 @@ class Clock:
         return self.now
 
 
-def make_worker(store: SqliteTaskStore, clock: Clock, max_attempts: int = 3) -> tuple[Worker, list[str]]:
+def make_worker(
+    store: SqliteTaskStore, clock: Clock, max_attempts: int = 3, allowed_networks: Sequence[IPNetwork] = EVERYWHERE
+) -> tuple[Worker, list[str]]:
+    """The receivers here listen on loopback, so by default every network is allowed."""
     outcomes: list[str] = []
     worker = Worker(
         store, lambda: ["ns"], secret=SECRET, max_attempts=max_attempts, backoff_s=10.0, timeout_s=5.0,
+        allowed_networks=allowed_networks,
         on_outcome=outcomes.append, clock=clock, wall_clock=lambda: datetime.now(UTC),
     )  # fmt: skip
     return worker, outcomes
@@ -185,3 +190,16 @@ def test_an_unreachable_url_is_retried_not_fatal(tmp_path: Path) -> None:
     worker, outcomes = make_worker(store, Clock())
     worker.run_once()
     assert outcomes == ["retry"]
+
+
+def test_a_loopback_receiver_is_refused_at_delivery_unless_its_network_is_allowed(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    store = SqliteTaskStore.open(tmp_path / "t.db")
+    finished_task(store, receiver.url)
+    worker, outcomes = make_worker(store, Clock(), max_attempts=1, allowed_networks=[])
+
+    worker.run_once()
+
+    assert outcomes == ["gave_up"]
+    assert receiver.received == []

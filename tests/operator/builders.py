@@ -62,6 +62,10 @@ def failed(name: str, message: str = "CUDA out of memory", exit_code: int = 1, a
     return ObservedJob(name=name, state="failed", finished_at=at, exit_code=exit_code, message=message)
 
 
+def interrupted(name: str, message: str = "interrupted: sovits local stopped", at: datetime = T0) -> ObservedJob:
+    return ObservedJob(name=name, state="failed", finished_at=at, exit_code=75, message=message, interrupted=True)
+
+
 def step_once(
     task: TrainingTask,
     jobs: Sequence[ObservedJob] = (),

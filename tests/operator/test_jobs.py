@@ -192,6 +192,12 @@ def test_cpu_pods_get_only_the_general_step_placement() -> None:
 # -- the Job ------------------------------------------------------------------------------------
 
 
+def test_an_evicted_or_preempted_pod_fails_the_job_by_a_rule_the_operator_can_tell_apart() -> None:
+    rules = built()["spec"]["podFailurePolicy"]["rules"]
+
+    assert rules == [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+
+
 def test_kubernetes_retries_nothing_and_the_job_has_a_deadline_but_no_ttl_yet() -> None:
     spec = built(operator={"active_deadline_s": 7200})["spec"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from sovits_operator import contract
 from sovits_operator.jobs import StepLaunch
 from sovits_operator.local_jobs import LocalJobs, Shard
-from sovits_operator.local_runtime import cuda_devices, observe, parse_devices
+from sovits_operator.local_runtime import cuda_devices, exit_status, observe, parse_devices
 
 
 def launch(shards: int = 1, gpus: int = 0, name: str = "t-extract-audio-features-1") -> StepLaunch:
@@ -16,7 +16,7 @@ def launch(shards: int = 1, gpus: int = 0, name: str = "t-extract-audio-features
 
 
 def row(shard: int, state: str, exit_code: int | None = None, message: str | None = None) -> Shard:
-    finished = 200.0 + shard if state in {"succeeded", "failed"} else None
+    finished = 200.0 + shard if state in {"succeeded", "failed", "interrupted"} else None
     return Shard(
         "default", "t", "job-1", shard, launch(3), state,  # type: ignore[arg-type]
         pid=None, pid_started=None, exit_code=exit_code, message=message,
@@ -51,6 +51,27 @@ def test_one_failed_shard_fails_the_job_and_bad_input_wins() -> None:
     assert job.state == "failed"
     assert job.exit_code == contract.EXIT_BAD_INPUT
     assert job.message == "no audio"
+
+
+def test_a_shard_interrupted_by_our_own_stop_reads_as_an_interrupted_job() -> None:
+    (job,) = observe([row(0, "succeeded"), row(1, "interrupted", 75, "interrupted")], running=0, max_parallel=2)
+
+    assert (job.state, job.interrupted, job.message) == ("failed", True, "interrupted")
+
+
+def test_the_steps_own_failure_wins_over_an_interruption_of_another_shard() -> None:
+    (job,) = observe([row(0, "interrupted", 75, "interrupted"), row(1, "failed", 1, "oom")], running=0, max_parallel=2)
+
+    assert (job.state, job.interrupted, job.message) == ("failed", False, "oom")
+
+
+def test_a_child_killed_by_a_signal_reads_as_the_container_exit_code_naming_the_signal() -> None:
+    code, message = exit_status(-9, "")
+
+    assert code == 137
+    assert message.startswith("killed by SIGKILL")
+    assert exit_status(3, "") == (3, "exit code 3")
+    assert exit_status(65, "no audio") == (65, "no audio")
 
 
 def test_a_job_whose_shards_all_wait_reads_as_unschedulable_with_the_reason() -> None:

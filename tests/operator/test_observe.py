@@ -97,3 +97,20 @@ def test_ttl_and_deletion_are_seen() -> None:
     assert observe_job(job(ttl=600), []).ttl_set is True
     assert observe_job(job(), []).ttl_set is False
     assert observe_job(job(deleting=True), []).deleting is True
+
+
+def test_a_job_failed_by_its_disruption_rule_is_an_interruption_not_the_steps_failure() -> None:
+    evicted = cond(
+        "Failed", reason="PodFailurePolicy",
+        message="Pod ns/p1 has condition DisruptionTarget matching FailJob rule at index 0",
+    )  # fmt: skip
+
+    observed = observe_job(job(evicted), [pod("Failed", exit_code=143)])
+
+    assert (observed.state, observed.interrupted) == ("failed", True)
+
+
+def test_a_job_failed_by_its_backoff_limit_is_the_steps_own_failure() -> None:
+    observed = observe_job(job(cond("Failed", reason="BackoffLimitExceeded")), [pod("Failed", exit_code=1)])
+
+    assert (observed.state, observed.interrupted) == ("failed", False)

@@ -25,6 +25,7 @@ from tests.operator.builders import (
     add_request,
     created_jobs,
     failed,
+    interrupted,
     run_to_rest,
     running,
     step_once,
@@ -190,6 +191,55 @@ def test_after_the_last_attempt_the_task_fails_with_the_pods_termination_message
     assert task.status.error_message == "ffmpeg: no audio stream"
     assert ready(task).reason == "StepFailed"
     assert record(task, "convert_audio")["attempts"] == 3
+
+
+def test_an_interrupted_run_starts_again_at_once_without_using_up_an_attempt() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    jobs = []
+    for run in range(1, SETTINGS.max_attempts + 2):  # more interruptions than attempts allowed
+        jobs.append(interrupted(job_name("voice1", "convert_audio", run)))
+        task, outcome = step_once(task, jobs)
+        assert created_jobs(outcome) == [job_name("voice1", "convert_audio", run + 1)]
+
+    assert task.status.phase == "running"
+    assert record(task, "convert_audio")["attempts"] == 1
+    assert record(task, "convert_audio")["interruptions"] == SETTINGS.max_attempts + 1
+    assert "StepInterrupted" in reasons(outcome)
+
+
+def test_a_failure_after_interruptions_still_gets_its_retries_under_fresh_job_names() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    jobs = [interrupted("voice1-convert-audio-1")]
+    task, _ = step_once(task, jobs)
+    jobs.append(failed("voice1-convert-audio-2", at=T0))
+
+    task, outcome = step_once(task, jobs, now=T0 + timedelta(minutes=1))
+
+    assert created_jobs(outcome) == ["voice1-convert-audio-3"]
+    assert (record(task, "convert_audio")["attempts"], record(task, "convert_audio")["interruptions"]) == (2, 1)
+
+
+def test_interruptions_past_the_bound_fail_the_step_as_a_crash_loop() -> None:
+    settings = SETTINGS.model_copy(update={"max_interruptions": 2})
+    task, _ = step_once(a_task("convert_audio"), settings=settings)
+    jobs = []
+    for run in range(1, 4):
+        jobs.append(interrupted(job_name("voice1", "convert_audio", run), "evicted: node drained"))
+        task, outcome = step_once(task, jobs, settings=settings)
+
+    assert created_jobs(outcome) == []
+    assert task.status.phase == "failed"
+    assert task.status.error_message == "interrupted 3 times, giving up: evicted: node drained"
+
+
+def test_a_step_run_again_after_interruptions_gets_a_job_name_no_earlier_run_used() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    task, _ = step_once(task, [interrupted("voice1-convert-audio-1")])
+    task, _ = step_once(task, [interrupted("voice1-convert-audio-1"), succeeded("voice1-convert-audio-2")])
+
+    task, outcome = step_once(add_request(task, "convert_audio", request_id="again"))
+
+    assert created_jobs(outcome) == ["voice1-convert-audio-3"]
 
 
 def test_a_bad_input_exit_code_fails_the_task_without_a_retry() -> None:

@@ -9,10 +9,11 @@ from fastapi.responses import StreamingResponse
 
 from .. import events
 from ..deps import ServicesDep, TaskIdDep, TenantDep
+from ..errors import COMMON, documented
 from ..schemas import TaskPublic
 from ..view import task_view
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=documented(404, *COMMON))
 
 
 @router.get(

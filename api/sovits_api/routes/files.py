@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -10,14 +11,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from sovits_operator import storage
 from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.errors import NotFound
 
 from .. import files, uploads
 from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import PayloadTooLarge
+from ..errors import COMMON, PayloadTooLarge, documented
 from ..schemas import FileList, Uploaded
+from ..services import Services
 
-router = APIRouter(prefix="/api/v1", tags=["files"])
+router = APIRouter(prefix="/api/v1", tags=["files"], responses=documented(404, *COMMON))
+
+# The upload streams its body to the store under api.max_upload_bytes (see guard.BodyGuard).
+STREAMED_BODY = re.compile(r"/api/v1/task/[^/]+/files/upload")
 
 # Multipart framing around the file: boundaries and part headers.
 _MULTIPART_SLACK = 64 * 1024
@@ -44,6 +51,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     "size limit: 413. A name already taken gets a number (`a.wav`, `a-1.wav`, ...); the answer's "
     "`filename` is the stored name.",
     openapi_extra={"requestBody": _UPLOAD_BODY},
+    responses=documented(415),
 )
 async def upload(task_id: TaskIdDep, request: Request, svc: ServicesDep, tenant: TenantDep) -> Uploaded:
     limit = svc.settings.api.max_upload_bytes
@@ -55,6 +63,7 @@ async def upload(task_id: TaskIdDep, request: Request, svc: ServicesDep, tenant:
     result = await uploads.receive(
         request.stream(), request.headers.get("content-type", ""), objects, limit, svc.reservations
     )
+    await asyncio.to_thread(_keep_only_if_task_remains, svc, tenant.namespace, task_id, objects, result.path)
     svc.metrics.upload_bytes.inc(result.size)
     return Uploaded(
         message="file uploaded",
@@ -63,6 +72,21 @@ async def upload(task_id: TaskIdDep, request: Request, svc: ServicesDep, tenant:
         size=result.size,
         content_type=result.media_type,
     )
+
+
+def _keep_only_if_task_remains(
+    svc: Services, namespace: str, task_id: str, objects: storage.TaskFiles, rel: str
+) -> None:
+    """A task deleted while its upload ran is gone for good: the upload goes too (404). A delete
+    after this check removes the file with the rest of the task (blocking)."""
+    try:
+        task = svc.tasks.get(namespace, task_id)
+        if not (task.metadata.model_extra or {}).get("deletionTimestamp"):
+            return
+    except NotFound:
+        pass
+    objects.delete(rel)
+    raise NotFound(f"task {task_id} not found: it was deleted while the file was uploading", field="task_id")
 
 
 @router.get("/task/{task_id}/files", response_model=FileList, summary="List a task's files")
@@ -78,7 +102,7 @@ def list_files(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> FileL
     "folder (as the seed did); a path from the file listing names one file. Answers with a "
     "redirect to a short-lived presigned URL, or streams when the server is set to.",
     response_class=StreamingResponse,
-    responses={307: {"description": "Redirect to a presigned URL"}, 404: {"description": "No such file"}},
+    responses={307: {"description": "Redirect to a presigned URL"}},
 )
 def download(
     task_id: TaskIdDep,

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from .. import logs
 from ..deps import ServicesDep, TaskIdDep, TenantDep
+from ..errors import COMMON, documented
 from ..schemas import Logs
 
-router = APIRouter(prefix="/api/v1", tags=["logs"])
+router = APIRouter(prefix="/api/v1", tags=["logs"], responses=documented(400, 404, *COMMON))
 
 
 @router.get(

@@ -11,7 +11,8 @@ from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.errors import SovitsError
 
 from ..deps import ServicesDep, TenantDep
-from ..schemas import ServiceInfo
+from ..errors import documented
+from ..schemas import Readiness, ServiceInfo
 
 router = APIRouter(tags=["service"])
 
@@ -32,7 +33,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the task store and the object store answer")
+@router.get(
+    "/readyz",
+    summary="Readiness: the task store and the object store answer",
+    responses={200: {"model": Readiness}, 503: {"model": Readiness, "description": "A store does not answer"}},
+)
 def readyz(svc: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -50,6 +55,6 @@ def readyz(svc: ServicesDep) -> JSONResponse:
                         status_code=200 if ready else 503)  # fmt: skip
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses=documented(401))
 def metrics(svc: ServicesDep, _: TenantDep) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

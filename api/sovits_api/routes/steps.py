@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from .. import mutations
 from ..deps import ServicesDep, TaskIdDep, TenantDep
+from ..errors import COMMON, documented
 from ..schemas import StepAccepted, StepBody
 
-router = APIRouter(prefix="/api/v1", tags=["steps"])
+router = APIRouter(prefix="/api/v1", tags=["steps"], responses=documented(400, 404, *COMMON))
 
 
 @router.post(

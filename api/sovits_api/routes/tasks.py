@@ -8,13 +8,18 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
 
-from .. import convert, labels
+from sovits_operator.errors import InvalidInput
+
+from .. import convert, labels, webhook_targets
 from ..deps import ServicesDep, TaskIdDep, TenantDep
+from ..errors import COMMON, documented
 from ..schemas import Message, TaskCreate, TaskPublic
+from ..services import Services
 from ..store import list_all
 from ..view import task_view
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"])
+router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=documented(*COMMON))
+TASK_ERRORS = documented(404)
 
 CONTINUE_HEADER = "X-Continue-Token"
 
@@ -22,13 +27,19 @@ CONTINUE_HEADER = "X-Continue-Token"
 @router.post("/task/create", response_model=TaskPublic, summary="Create a training task")
 def create_task(body: TaskCreate, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
     labels.validate_labels(body.labels)
+    if body.config.webhook_url and (why := webhook_targets.refusal(body.config.webhook_url, allowed(svc))):
+        raise InvalidInput(f"config.webhook_url: {why}", field="config.webhook_url")
     spec = convert.spec_from_create(body, svc.settings.training, svc.settings.gpu)
     task = svc.tasks.create(tenant.namespace, str(uuid.uuid4()), spec, body.labels)
     svc.metrics.tasks_created.inc()
     return task_view(task)
 
 
-@router.get("/task/{task_id}", response_model=TaskPublic, summary="Get a task")
+def allowed(svc: Services) -> list[webhook_targets.IPNetwork]:
+    return list(svc.settings.api.webhook_allowed_networks)
+
+
+@router.get("/task/{task_id}", response_model=TaskPublic, summary="Get a task", responses=TASK_ERRORS)
 def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
     return task_view(svc.tasks.get(tenant.namespace, task_id))
 
@@ -60,13 +71,13 @@ def list_tasks(
     return [task_view(t) for t in page.items]
 
 
-@router.post("/task/{task_id}/cancel", response_model=Message, summary="Cancel a task")
+@router.post("/task/{task_id}/cancel", response_model=Message, summary="Cancel a task", responses=TASK_ERRORS)
 def cancel_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> Message:
     svc.tasks.cancel(tenant.namespace, task_id)
     return Message(message=f"task {task_id} cancelled; running steps are being stopped")
 
 
-@router.delete("/task/{task_id}", response_model=Message, summary="Delete a task")
+@router.delete("/task/{task_id}", response_model=Message, summary="Delete a task", responses=TASK_ERRORS)
 def delete_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> Message:
     svc.tasks.delete(tenant.namespace, task_id)
     return Message(message=f"task {task_id} deleted")
