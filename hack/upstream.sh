@@ -41,37 +41,60 @@ if [[ ${1:-} == --where ]]; then
   exit 1
 fi
 
-check() { echo "$2  $1" | sha256sum --check --quiet - || { echo "checksum mismatch: $1" >&2; exit 1; }; }
+check() {
+  [[ -f $1 ]] || { echo "missing $1: put the pinned upstream archives there, or point SOVITS_UPSTREAM_DIR at them" >&2; exit 1; }
+  echo "$2  $1" | sha256sum --check --quiet - || { echo "checksum mismatch: $1" >&2; exit 1; }
+}
 check "$archive" "$archive_sha"
 check "$nltk" "$nltk_sha"
-key=$({ echo "$archive_sha $nltk_sha $torch_version"; "$python" -c 'import sys; print(sys.version)'; cat "$0"; } | sha256sum | cut -c1-16)
+# The key names what the environment is made of; a change here (versions, skips, layout) makes
+# a new one. Each stage leaves a marker, so a run cut short resumes where it stopped.
+layout=2
+key=$({ echo "$layout $archive_sha $nltk_sha $torch_version $SKIP"; "$python" -c 'import sys; print(sys.version)'; } \
+  | sha256sum | cut -c1-16)
 dest=$cache_root/$key
+mkdir -p "$dest/.stages"
+stage() { [[ -f $dest/.stages/$1 ]] && return 1; echo "upstream: $1 ($(date +%T))" >&2; }
+done_stage() { touch "$dest/.stages/$1"; }
+pip=("$dest/venv/bin/python" -m pip --disable-pip-version-check -q)
 
 if [[ ! -f $dest/.complete ]]; then
   start=$(date +%s)
-  tmp=$dest  # an interrupted run left no .complete: start again from nothing
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  tar -xzf "$archive" -C "$tmp"
-  mv "$tmp"/GPT-SoVITS-* "$tmp/GPT-SoVITS"
-  tar -xzf "$nltk" -C "$tmp"
-  "$python" -m venv "$tmp/venv"
-  pip=("$tmp/venv/bin/python" -m pip --disable-pip-version-check -q)
-  "${pip[@]}" install --upgrade pip
-  echo "upstream: torch/torchaudio $torch_version from PyPI ($(date +%T))" >&2
-  "${pip[@]}" install "torch==$torch_version" "torchaudio==$torch_version"
-  # The filtered requirements, with torch held where it is.
-  awk -v skip="$SKIP" 'BEGIN { n = split(tolower(skip), s, " "); for (i = 1; i <= n; i++) drop[s[i]] = 1 }
-       /^[[:space:]]*(#|--|$)/ { next }
-       { name = tolower($0); sub(/[ <>=!~;\[].*/, "", name); if (!(name in drop)) print }' \
-    "$tmp/GPT-SoVITS/requirements.txt" >"$tmp/requirements.txt"
-  printf 'torch==%s\ntorchaudio==%s\n' "$torch_version" "$torch_version" >"$tmp/constraints.txt"
-  echo "upstream: requirements ($(date +%T))" >&2
-  "${pip[@]}" install -r "$tmp/requirements.txt" -c "$tmp/constraints.txt"
-  # NLTK 3.9+ reads the English tagger as JSON (averaged_perceptron_tagger_eng); the pinned data
-  # has the older pickle, which NLTK's own tagger converts.
-  "$tmp/venv/bin/python" - "$tmp/nltk_data" <<'PY'
-import pickle, sys, zipfile
+  if stage unpack; then
+    rm -rf "$dest/GPT-SoVITS" "$dest/nltk_data" "$dest"/GPT-SoVITS-*
+    tar -xzf "$archive" -C "$dest"
+    mv "$dest"/GPT-SoVITS-* "$dest/GPT-SoVITS"
+    tar -xzf "$nltk" -C "$dest"
+    done_stage unpack
+  fi
+  if stage venv; then
+    rm -rf "$dest/venv"
+    "$python" -m venv "$dest/venv"
+    "${pip[@]}" install --upgrade pip
+    done_stage venv
+  fi
+  if stage torch; then
+    "${pip[@]}" install "torch==$torch_version" "torchaudio==$torch_version"
+    done_stage torch
+  fi
+  if stage requirements; then
+    # upstream's requirements less SKIP, with torch held where it is
+    awk -v skip="$SKIP" 'BEGIN { n = split(tolower(skip), s, " "); for (i = 1; i <= n; i++) drop[s[i]] = 1 }
+         /^[[:space:]]*(#|--|$)/ { next }
+         { name = tolower($0); sub(/[ <>=!~;\[].*/, "", name); if (!(name in drop)) print }' \
+      "$dest/GPT-SoVITS/requirements.txt" >"$dest/requirements.txt"
+    # botocore (our storage, in the same environment) pins python-dateutil below 3; nothing of
+    # upstream's needs a newer one, which pip would otherwise pick.
+    printf 'torch==%s\ntorchaudio==%s\npython-dateutil<3\n' "$torch_version" "$torch_version" >"$dest/constraints.txt"
+    "${pip[@]}" install -r "$dest/requirements.txt" -c "$dest/constraints.txt"
+    done_stage requirements
+  fi
+  if stage nltk; then
+    # NLTK 3.9+ reads the English tagger as three JSON files (averaged_perceptron_tagger_eng); the
+    # pinned data has the older pickle. The files are written as NLTK's own save_to_json writes
+    # them (which itself refuses folders outside NLTK's sandbox).
+    "$dest/venv/bin/python" - "$dest/nltk_data" <<'PY'
+import json, pickle, sys, zipfile
 from pathlib import Path
 from nltk.tag.perceptron import PerceptronTagger
 root = Path(sys.argv[1])
@@ -79,17 +102,24 @@ with zipfile.ZipFile(root / "taggers" / "averaged_perceptron_tagger.zip") as z:
     name = next(n for n in z.namelist() if n.endswith(".pickle"))
     weights, tagdict, classes = pickle.loads(z.read(name))
 tagger = PerceptronTagger(load=False)
-tagger.model.weights, tagger.tagdict, tagger.classes = weights, tagdict, classes
-tagger.model.classes = classes
+tagger.model.weights, tagger.tagdict, tagger.classes = weights, tagdict, set(classes)
 out = root / "taggers" / "averaged_perceptron_tagger_eng"
 out.mkdir(parents=True, exist_ok=True)
-tagger.save_to_json("eng", str(out))
+for part, filename in zip(tagger.encode_json_obj(), tagger.param_files("eng")):
+    (out / filename).write_text(json.dumps(part), encoding="utf-8")
 PY
-  # Upstream's English front end builds its dictionary cache into its own tree on first import;
-  # build it here, while the tree is writable, so runs never write into the checkout.
-  (cd "$tmp/GPT-SoVITS" && NLTK_DATA="$tmp/nltk_data" PYTHONPATH="$tmp/GPT-SoVITS:$tmp/GPT-SoVITS/GPT_SoVITS" \
-    "$tmp/venv/bin/python" -s -c 'import text.english')
-  test -s "$tmp/GPT-SoVITS/GPT_SoVITS/text/engdict_cache.pickle"
+    NLTK_DATA="$dest/nltk_data" "$dest/venv/bin/python" -c \
+      'import nltk; print(nltk.pos_tag(["the", "weather", "is", "nice"])); nltk.corpus.cmudict.dict()' >&2
+    done_stage nltk
+  fi
+  if stage engdict; then
+    # Upstream's English front end builds its dictionary cache into its own tree on first import;
+    # build it here, while the tree is writable, so runs never write into the checkout.
+    (cd "$dest/GPT-SoVITS" && NLTK_DATA="$dest/nltk_data" PYTHONPATH="$dest/GPT-SoVITS:$dest/GPT-SoVITS/GPT_SoVITS" \
+      "$dest/venv/bin/python" -s -c 'import text.english')
+    test -s "$dest/GPT-SoVITS/GPT_SoVITS/text/engdict_cache.pickle"
+    done_stage engdict
+  fi
   touch "$dest/.complete"
   echo "upstream environment ready in $(($(date +%s) - start)) s" >&2
 fi

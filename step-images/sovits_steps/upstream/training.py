@@ -51,6 +51,7 @@ class S2Progress:
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
         self.current = 1
+        self.training = False  # tqdm bars before training starts are the dataset's, not an epoch's
 
     def __call__(self, line: str) -> float | None:
         line = _ANSI.sub("", line)
@@ -62,8 +63,9 @@ class S2Progress:
             return (self.current - 1 + int(m[2]) / 100) / self.epochs
         if m := _S2_START.search(line):
             self.current = int(m[1])
+            self.training = True
             return (self.current - 1) / self.epochs
-        if (m := _TQDM.search(line)) and int(m[2]) > 0:
+        if self.training and (m := _TQDM.search(line)) and int(m[2]) > 0:
             return (self.current - 1 + int(m[1]) / int(m[2])) / self.epochs
         return None
 

@@ -109,8 +109,10 @@ def tiny_checkout(upstream: up.Upstream, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def stand_ins(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return real.make_stand_ins(upstream, tiny_checkout, tmp_path_factory.mktemp("pretrained_models"), real.VERSIONS)
+def model_store(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One local store with the stand-in models; each test's task gets its own id in it."""
+    made = real.make_stand_ins(upstream, tiny_checkout, tmp_path_factory.mktemp("pretrained_models"), real.VERSIONS)
+    return real.model_store(made, tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="session")

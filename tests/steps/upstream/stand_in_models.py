@@ -7,10 +7,10 @@ everything upstream reads:
 
 - the file layout and the keys (``weight``, ``config``) the scripts load, under the names the
   model store uses (``gsv-v2final-pretrained/s2G2333k.pth``, ``v2Pro/s2Gv2Pro.pth``, ...);
-- the SoVITS model's shape from the checkout's own config templates (the tests shrink those
-  templates, so the models are small; see ``tiny_configs`` in the tests);
-- the file-size band that ``3-get-semantic.py`` reads the version from (v1 below 82,978 KiB; v2,
-  v2Pro and v2ProPlus between 103,520 KiB and 700 MiB: a small G is padded with an unused tensor);
+- the SoVITS model's shape from the checkout's own config templates (the tests shrink the Pro
+  templates; see ``real.tiny_checkout``);
+- the file-size band that ``3-get-semantic.py`` reads the version from (``semantic_version``: v2
+  for v2, v2Pro and v2ProPlus; a G in another band is padded with an unused tensor);
 - the quantizer's ``inited`` buffer set, as in every pretrained checkpoint: otherwise upstream
   k-means-initialises the codebook on the first forward pass (and, after this tag, calls
   torch.distributed there);
@@ -36,11 +36,17 @@ from transformers import (
 )
 
 KIB = 1024
-V1_BELOW = 82978 * KIB  # 3-get-semantic.py: smaller G files are v1
-V2_FROM = 103520 * KIB  # ... and from here up to 700 MiB, v2
+MIB = KIB * KIB
+
+
+def semantic_version(size: int) -> str:
+    """The version ``3-get-semantic.py`` reads from a pretrained G's file size (its own bands)."""
+    if size < 82978 * KIB or 100 * MIB <= size < 103520 * KIB:
+        return "v1"
+    return "v2" if size < 700 * MIB else "v3"
+
 
 S2 = {  # version: (template, G name, D name, GPT name)
-    "v1": ("s2.json", "s2G488k.pth", "s2D488k.pth", "s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt", "s1longer.yaml"),
     "v2": (
         "s2.json",
         "gsv-v2final-pretrained/s2G2333k.pth",
@@ -114,13 +120,14 @@ def sovits(out: str, version: str) -> None:
         weights[key] = torch.ones_like(weights[key])
     g_path = path(out, g_name)
     torch.save({"weight": weights}, g_path)
-    size = os.path.getsize(g_path)
-    if version != "v1" and size < V2_FROM:
-        torch.save({"weight": weights, "pad": torch.zeros(V2_FROM + KIB * KIB - size, dtype=torch.uint8)}, g_path)
-    size = os.path.getsize(g_path)
-    assert (size < V1_BELOW) if version == "v1" else (V2_FROM <= size < 700 * KIB * KIB), (version, size)
+    wanted = "v2"  # the Pro versions' G is read as v2 there too
+    if semantic_version(os.path.getsize(g_path)) != wanted:
+        pad = 103520 * KIB + MIB - os.path.getsize(g_path)  # into the upper v2 band (or past v1's lower one)
+        torch.save({"weight": weights, "pad": torch.zeros(max(pad, MIB), dtype=torch.uint8)}, g_path)
+    assert semantic_version(os.path.getsize(g_path)) == wanted, (version, os.path.getsize(g_path))
+    # Half precision, as the released checkpoints are: s2_train.py loads it into its float model.
     d = MultiPeriodDiscriminator(hps.model.use_spectral_norm, version=version)
-    torch.save({"weight": d.state_dict()}, path(out, d_name))
+    torch.save({"weight": {k: t.half() for k, t in d.state_dict().items()}}, path(out, d_name))
 
 
 def gpt(out: str, version: str) -> None:

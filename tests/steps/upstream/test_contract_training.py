@@ -164,6 +164,8 @@ def test_s2_progress_follows_its_epoch_lines(line: str, done: float) -> None:
 
 def test_s2_progress_moves_within_an_epoch_with_the_tqdm_bar_over_its_batches() -> None:
     progress = training.S2Progress(4)
+    assert progress("100%|██████████| 99/99 [00:00<00:00, 1981.25it/s]") is None  # the dataset's own bar
+    assert progress("start training from epoch 1") == 0
     assert progress("====> Epoch: 1") == 0.25
     # the bar of epoch 2, halfway through its 98 batches
     assert progress(" 50%|█████     | 49/98 [00:20<00:20,  2.40it/s]") == pytest.approx(0.375)

@@ -19,10 +19,8 @@ FEATURES = ["extract_text_features", "extract_audio_features", "extract_speaker_
 
 
 @pytest.fixture
-def featured(
-    upstream: Upstream, tiny_checkout: Path, stand_ins: Path, clips: dict[str, Path], tmp_path: Path
-) -> ImageTask:
-    task = new_task(upstream, tiny_checkout, stand_ins, clips, tmp_path, "v2Pro")
+def featured(upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]) -> ImageTask:
+    task = new_task(upstream, tiny_checkout, model_store, clips, "t-resume", "v2Pro")
     for step in FEATURES:
         run = task.run(step)
         assert run.code == c.EXIT_OK, f"{step}: {run.reason}"
@@ -51,9 +49,9 @@ def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(fea
 
 
 def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams_error(
-    upstream: Upstream, tiny_checkout: Path, stand_ins: Path, clips: dict[str, Path], tmp_path: Path
+    upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]
 ) -> None:
-    task = new_task(upstream, tiny_checkout, stand_ins, clips, tmp_path, "v2Pro")
+    task = new_task(upstream, tiny_checkout, model_store, clips, "t-broken-clip", "v2Pro")
     broken = next(iter(clips))
     task.store.put_bytes(f"denoised/{broken}", b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
     assert task.run("extract_text_features").code == c.EXIT_OK
@@ -64,9 +62,9 @@ def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams
 
 
 def test_missing_nltk_data_fails_english_text_features_naming_what_is_missing(
-    upstream: Upstream, tiny_checkout: Path, stand_ins: Path, clips: dict[str, Path], tmp_path: Path
+    upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path], tmp_path: Path
 ) -> None:
-    task = new_task(upstream, tiny_checkout, stand_ins, clips, tmp_path, "v2Pro")
+    task = new_task(upstream, tiny_checkout, model_store, clips, "t-no-nltk", "v2Pro")
     task.nltk_data = tmp_path / "empty-nltk-data"
     task.nltk_data.mkdir()
     run = task.run("extract_text_features")
