@@ -197,6 +197,13 @@ def silences(silent: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.intp], npt.N
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
+def below(rms: Floats, threshold: float) -> npt.NDArray[np.bool_]:
+    """``rms < threshold`` per frame as upstream's loop compares one float32 scalar with a Python
+    float: in float64 under numpy 1.x (the step image's), in float32 under numpy 2."""
+    common = np.result_type(np.float32(0), threshold)
+    return rms.astype(common, copy=False) < common.type(threshold)
+
+
 def silence_tags(rms: Floats, s: Slicing) -> list[Tag]:
     """The frame ranges upstream's Slicer removes, in order."""
     frames = len(rms)
@@ -205,7 +212,7 @@ def silence_tags(rms: Floats, s: Slicing) -> list[Tag]:
     def quietest(lo: int, hi: int) -> int:
         return lo + int(np.argmin(rms[lo:hi]))
 
-    starts, ends = silences(rms < s.threshold)  # float32 against the threshold, as upstream compares
+    starts, ends = silences(below(rms, s.threshold))
     trailing = int(starts[-1]) if len(ends) and ends[-1] == frames else None
     if trailing is not None:
         starts, ends = starts[:-1], ends[:-1]

@@ -10,7 +10,7 @@ import pytest
 from sovits_operator import contract as c
 from sovits_operator.params import SliceAudioParams
 from sovits_steps.audio import read_pcm16
-from sovits_steps.slicer import SLICE_NAME, Slicing, normalise, slice_file
+from sovits_steps.slicer import SLICE_NAME, Slicing, below, normalise, slice_file
 from tests.steps.conftest import LocalTask
 from tests.support.audio import RATE, join_with_pauses, silence, speech, write_wav
 
@@ -153,3 +153,10 @@ def test_input_at_another_rate_is_sliced_at_32k(task: LocalTask, tmp_path: Path)
     assert task.run("slice_audio") == c.EXIT_OK
     ((_, end),) = slices([Path(n) for n in task.names("sliced")])
     assert end == pytest.approx(len(speech(PHRASES[0])), abs=HOP)
+
+
+def test_silence_is_decided_per_frame_as_upstreams_loop_compares() -> None:
+    threshold = 10 ** (-40 / 20.0)
+    edge = np.float32(threshold)  # rounds below it: silent under numpy 1.x's float64 test, not under 2.x
+    rms = np.array([np.nextafter(edge, np.float32(0)), edge, np.nextafter(edge, np.float32(1))], dtype=np.float32)
+    assert below(rms, threshold).tolist() == [bool(frame < threshold) for frame in rms]
