@@ -201,7 +201,8 @@ def below(rms: Floats, threshold: float) -> npt.NDArray[np.bool_]:
     """``rms < threshold`` per frame as upstream's loop compares one float32 scalar with a Python
     float: in float64 under numpy 1.x (the step image's), in float32 under numpy 2."""
     common = np.result_type(np.float32(0), threshold)
-    return rms.astype(common, copy=False) < common.type(threshold)
+    silent: npt.NDArray[np.bool_] = rms.astype(common, copy=False) < common.type(threshold)
+    return silent
 
 
 def silence_tags(rms: Floats, s: Slicing) -> list[Tag]:
