@@ -265,15 +265,20 @@ def find_chunks(x: npt.NDArray[np.int16], s: Slicing) -> list[tuple[int, int]]:
 
 def normalise(chunk: npt.NDArray[np.int16], max_amp: float, alpha: float) -> npt.NDArray[np.int16] | None:
     """The chunk blended with its peak-normalised copy, as upstream writes it; None for
-    digital silence."""
-    x = as_float(chunk)
-    peak = np.abs(x).max(initial=np.float32(0))
-    if peak == 0:
+    digital silence. Done in cache-sized blocks, each float32 operation in upstream's order."""
+    if not len(chunk) or not (top := max(-int(chunk.min()), int(chunk.max()))):
         return None
-    mixed = x / peak * np.float32(max_amp * alpha)
-    mixed += np.float32(1 - alpha) * x
-    mixed *= np.float32(32767)
-    out: npt.NDArray[np.int16] = mixed.astype(np.int16)  # truncates toward zero, as upstream's cast
+    peak = np.float32(top / PCM16_SCALE)  # exact: upstream's np.abs(x).max()
+    normalised_share, own_share = np.float32(max_amp * alpha), np.float32(1 - alpha)
+    out = np.empty(len(chunk), dtype=np.int16)
+    for lo in range(0, len(chunk), _BLOCK_SAMPLES):
+        x = as_float(chunk[lo : lo + _BLOCK_SAMPLES])
+        mixed = np.divide(x, peak)
+        mixed *= normalised_share
+        x *= own_share
+        mixed += x
+        mixed *= np.float32(32767)
+        out[lo : lo + len(mixed)] = mixed  # truncates toward zero, as upstream's astype does
     return out
 
 
