@@ -4,6 +4,7 @@ file names) and as many of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 
 from sovits_operator.params import SliceAudioParams
 from sovits_steps import slicer
-from sovits_steps.slicer import Slicing, as_float, find_chunks, frame_rms
+from sovits_steps.audio import read_pcm16
+from sovits_steps.slicer import Slicing, as_float, find_chunks, frame_rms, slice_file
 from tests.support import upstream
-from tests.support.audio import RATE, join_with_pauses, silence, speech, speech_like, white_noise
+from tests.support.audio import RATE, join_with_pauses, silence, speech, speech_like, white_noise, write_wav
 
 pytestmark = pytest.mark.upstream
 
@@ -175,3 +177,54 @@ def test_rms_stays_bit_equal_if_numpy_summed_windows_in_another_order(
         assert np.array_equal(frame_rms(x, 320, 1280), theirs)
     finally:
         slicer._shared_hop_tree.cache_clear()
+
+
+STEP_PARAMS = [
+    {},
+    {"threshold": -45, "min_length": 2000, "min_interval": 200, "hop_size": 5, "max_sil_kept": 300, "_max": 0.6,
+     "alpha": 0.7},
+]  # fmt: skip
+
+
+SLICE_THERE = """
+import sys
+from pathlib import Path
+from sovits_operator.params import SliceAudioParams
+from sovits_steps.slicer import Slicing, slice_file
+params = SliceAudioParams.model_validate_json(sys.argv[3])
+slice_file(Path(sys.argv[1]), "talk.wav", Path(sys.argv[2]), Slicing.from_params(params))
+"""
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What convert_audio leaves: 32 kHz mono PCM16, here 150 s of speech between silences."""
+    audio = speech_like(150, seed=11, pauses=(0.05, 2.5), gains=(0.05, 1.0), noise=3e-4)
+    audio = np.concatenate([silence(1.2), audio, silence(0.7)])
+    return write_wav(tmp_path_factory.mktemp("talk") / "talk.wav", audio)
+
+
+def samples_by_name(folder: Path) -> dict[str, list[int]]:
+    return {path.name: read_pcm16(path).tolist() for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("params", STEP_PARAMS, ids=["defaults", "others"])
+@pytest.mark.parametrize("where", ["here", "upstream-env"])
+def test_we_write_the_files_upstreams_slice_audio_py_writes(
+    talk: Path, tmp_path: Path, params: dict[str, Any], where: str
+) -> None:
+    p = SliceAudioParams(**params)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    ours.mkdir()
+    upstream.run(
+        "tools/slice_audio.py", str(talk), str(theirs), str(p.threshold), str(p.min_length), str(p.min_interval),
+        str(p.hop_size), str(p.max_sil_kept), str(p.max_amp), str(p.alpha), "0", "1",
+    )  # fmt: skip
+    if where == "here":
+        slice_file(talk, talk.name, ours, Slicing.from_params(p))
+    else:  # the step image's environment: upstream's pins, numpy 1.x
+        upstream.run("-c", SLICE_THERE, str(talk), str(ours), p.model_dump_json(by_alias=True))
+
+    expected = samples_by_name(theirs)
+    assert len(expected) >= 10
+    assert samples_by_name(ours) == expected
