@@ -6,7 +6,7 @@ Prints progress lines, then one JSON object on the last line:
   to float samples on a pipe, as upstream's loader does before its slicer starts; aim <= 1.2);
 - slicer_speedup_vs_upstream: upstream's Slicer (tools/slicer2.py from the pinned archive, as
   hack/upstream.sh prepares it) over ours, finding the cuts alone on the same decoded samples,
-  best of two alternating rounds (aim >= 10); slicer_same_cuts says both cut the same;
+  best of three alternating rounds (aim >= 10); slicer_same_cuts says both cut the same;
 - staging_vs_boto3 (large files) and staging_small_vs_boto3 (the slices): throughput of our
   stage-out over plain boto3 ``upload_file`` of the same files to the same SeaweedFS
   (aim >= 0.8). Each side runs twice, alternating; the better run counts.
@@ -81,7 +81,9 @@ def slicer_vs_upstream(paths: list[Path], params: SliceAudioParams) -> tuple[flo
             sr=32000, threshold=params.threshold, min_length=params.min_length, min_interval=params.min_interval,
             hop_size=params.hop_size, max_sil_kept=params.max_sil_kept,
         )  # fmt: skip
-        base, mine = best_ratio(functools.partial(find_chunks, x, slicing), functools.partial(upstream.slice, waveform))
+        base, mine = best_ratio(
+            functools.partial(find_chunks, x, slicing), functools.partial(upstream.slice, waveform), rounds=3
+        )
         theirs_s, ours_s = theirs_s + base, ours_s + mine
         same = same and find_chunks(x, slicing) == [(start, end) for _, start, end in upstream.slice(waveform)]
     print(f"slicer alone: upstream {theirs_s:.2f}s, ours {ours_s:.2f}s, same cuts: {same}", flush=True)
