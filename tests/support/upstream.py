@@ -1,32 +1,49 @@
-"""Upstream GPT-SoVITS as hack/upstream.sh prepares it from the pinned archive (linked as
-.venv/upstream: the tree in GPT-SoVITS/, its environment in venv/), for tests that run
-upstream's own code beside ours."""
+"""The upstream GPT-SoVITS environment that ``hack/upstream.sh`` prepares (the step image's twin).
+
+``hack/setup.sh`` links it as ``.venv/upstream``: the pinned release's checkout (``GPT-SoVITS/``),
+its virtual environment with torch and upstream's requirements plus our package with the
+``steps`` extra (``venv/``), and the NLTK data its English front end reads (``nltk_data/``).
+A test that needs it and finds it missing fails with what to run; it never skips.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
-PREPARED = REPO / ".venv" / "upstream"
+LINK = REPO / ".venv" / "upstream"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    root: Path
+
+    @property
+    def checkout(self) -> Path:
+        return self.root / "GPT-SoVITS"
+
+    @property
+    def python(self) -> Path:
+        return self.root / "venv" / "bin" / "python"
+
+    @property
+    def nltk_data(self) -> Path:
+        return self.root / "nltk_data"
+
+
+def prepared() -> Upstream:
+    if not (LINK / ".complete").is_file():
+        raise RuntimeError("upstream GPT-SoVITS is not prepared: run hack/setup.sh (or hack/upstream.sh)")
+    return Upstream(LINK.resolve())
 
 
 def checkout() -> Path:
-    """The unpacked upstream tree; an error (never a skip) when it has not been prepared."""
-    if not (PREPARED / ".complete").is_file():
-        raise RuntimeError("upstream GPT-SoVITS is not prepared: run hack/setup.sh")
-    return PREPARED / "GPT-SoVITS"
-
-
-def python() -> Path:
-    """The interpreter of upstream's environment (upstream's pins, our package with `steps`)."""
-    path = checkout().parent / "venv" / "bin" / "python"
-    if not path.is_file():
-        raise RuntimeError(f"upstream GPT-SoVITS is not prepared: {path} is missing; run hack/setup.sh")
-    return path
+    return prepared().checkout
 
 
 def load(relative: str) -> ModuleType:
@@ -45,11 +62,11 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -s <args>`` in upstream's environment, from its tree as its web UI runs tools, with
     our packages from this checkout (the environment's own install may be another worktree's);
     a failure raises with upstream's output."""
-    root = checkout()
-    path = [root, REPO / "step-images", REPO / "operator"]
+    env = prepared()
+    path = [env.checkout, REPO / "step-images", REPO / "operator"]
     proc = subprocess.run(
-        [str(python()), "-s", *args],
-        cwd=root,
+        [str(env.python), "-s", *args],
+        cwd=env.checkout,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path))},
         capture_output=True,
         text=True,
