@@ -4,6 +4,9 @@ Prints progress lines, then one JSON object on the last line:
 - convert_rtf / slice_rtf: wall seconds per second of audio (lower is faster);
 - slice_vs_decode: slicing time over ffmpeg's decode-only time for the same files (decoding
   to float samples on a pipe, as upstream's loader does before its slicer starts; aim <= 1.2);
+- slicer_speedup_vs_upstream: upstream's Slicer (tools/slicer2.py from the pinned archive, as
+  hack/upstream.sh prepares it) over ours, finding the cuts alone on the same decoded samples,
+  best of three alternating rounds (aim >= 10); slicer_same_cuts says both cut the same;
 - staging_vs_boto3 (large files) and staging_small_vs_boto3 (the slices): throughput of our
   stage-out over plain boto3 ``upload_file`` of the same files to the same SeaweedFS
   (aim >= 0.8). Each side runs twice, alternating; the better run counts.
@@ -14,6 +17,7 @@ Usage: python bench/audio_prep.py [--minutes 60] [--files 6]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import shutil
@@ -24,43 +28,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.audio import encode, silence, speech
+from tests.support.audio import encode, speech_like
 from tests.support.seaweed import S3Store, SeaweedFS
+from tests.support.upstream import load
 
 from sovits_operator.params import SliceAudioParams
 from sovits_operator.storage import S3ObjectStore, TaskFiles
+from sovits_steps.audio import read_pcm16
 from sovits_steps.convert import convert_all
-from sovits_steps.slicer import Slicing, slice_all
+from sovits_steps.slicer import Slicing, as_float, find_chunks, slice_all
 from sovits_steps.staging import stage_out
 
-PHRASES = [
-    "the quick brown fox jumps over the lazy dog",
-    "many voices sing together in the morning light",
-    "a long time ago people wrote letters by hand",
-    "the train leaves the station at noon every day",
-    "please remember to close the window before you leave",
-    "numbers like seven hundred and twelve are easy to say",
-    "she sells sea shells by the sea shore",
-    "water flows downhill and finds the shortest path",
-]
 RATE = 44100  # an upload's typical rate; convert brings it to 32 kHz
-
-
-def speech_like(seconds: float, seed: int) -> np.ndarray:
-    """espeak-ng phrases in random order with pauses of 0.15-1.5 s, ``seconds`` long."""
-    rng = np.random.default_rng(seed)
-    voices = [speech(p, rate=RATE) for p in PHRASES]
-    parts: list[np.ndarray] = []
-    total = 0
-    while total < seconds * RATE:
-        for piece in (voices[rng.integers(len(voices))], silence(float(rng.uniform(0.15, 1.5)), rate=RATE)):
-            parts.append(piece)
-            total += len(piece)
-    return np.concatenate(parts)[: int(seconds * RATE)]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -85,6 +66,28 @@ def best_ratio(ours: Callable[[], object], baseline: Callable[[], object], round
         base_t.append(timed(baseline))
         ours_t.append(timed(ours))
     return min(base_t), min(ours_t)
+
+
+def slicer_vs_upstream(paths: list[Path], params: SliceAudioParams) -> tuple[float, bool]:
+    """(upstream's seconds over ours, same cuts) for finding the cuts in each file's samples."""
+    slicer2 = load("tools/slicer2.py")
+    slicing = Slicing.from_params(params)
+    ours_s = theirs_s = 0.0
+    same = True
+    for path in paths:
+        x = read_pcm16(path)
+        waveform = as_float(x)
+        upstream = slicer2.Slicer(
+            sr=32000, threshold=params.threshold, min_length=params.min_length, min_interval=params.min_interval,
+            hop_size=params.hop_size, max_sil_kept=params.max_sil_kept,
+        )  # fmt: skip
+        base, mine = best_ratio(
+            functools.partial(find_chunks, x, slicing), functools.partial(upstream.slice, waveform), rounds=3
+        )
+        theirs_s, ours_s = theirs_s + base, ours_s + mine
+        same = same and find_chunks(x, slicing) == [(start, end) for _, start, end in upstream.slice(waveform)]
+    print(f"slicer alone: upstream {theirs_s:.2f}s, ours {ours_s:.2f}s, same cuts: {same}", flush=True)
+    return theirs_s / ours_s, same
 
 
 def staging(s3: S3Store, files: list[Path], root: Path, label: str) -> float:
@@ -120,7 +123,7 @@ def main() -> None:
         per_file = seconds / args.files
         sources = {}
         for i in range(args.files):
-            path = encode(speech_like(per_file, i), work / "input" / f"talk{i}.mp3", rate=RATE, channels=2)
+            path = encode(speech_like(per_file, i, rate=RATE), work / "input" / f"talk{i}.mp3", rate=RATE, channels=2)
             sources[path.name] = path
         print(f"generated {seconds / 60:.0f} min in {args.files} mp3 files", flush=True)
 
@@ -134,12 +137,15 @@ def main() -> None:
         slices = sorted(sliced_dir.iterdir())
         print(f"convert {convert_s:.1f}s, slice {slice_s:.1f}s ({len(slices)} slices), decode-only {decode_s:.1f}s",
               flush=True)  # fmt: skip
+        speedup, same_cuts = slicer_vs_upstream(converted, SliceAudioParams())
 
         result = {
             "audio_seconds": seconds,
             "convert_rtf": round(convert_s / seconds, 5),
             "slice_rtf": round(slice_s / seconds, 5),
             "slice_vs_decode": round(slice_s / decode_s, 3),
+            "slicer_speedup_vs_upstream": round(speedup, 1),
+            "slicer_same_cuts": same_cuts,
             "staging_vs_boto3": round(staging(s3, converted, converted_dir, "large"), 3),
             "staging_small_vs_boto3": round(staging(s3, slices, sliced_dir, "small"), 3),
             "slices": len(slices),

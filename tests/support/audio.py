@@ -85,6 +85,45 @@ def join_with_pauses(
     return np.concatenate(pieces), ranges
 
 
+SENTENCES = [
+    "the quick brown fox jumps over the lazy dog",
+    "many voices sing together in the morning light",
+    "a long time ago people wrote letters by hand",
+    "the train leaves the station at noon every day",
+    "please remember to close the window before you leave",
+    "numbers like seven hundred and twelve are easy to say",
+    "she sells sea shells by the sea shore",
+    "water flows downhill and finds the shortest path",
+]
+
+
+def speech_like(
+    seconds: float,
+    seed: int,
+    *,
+    rate: int = RATE,
+    pauses: tuple[float, float] = (0.15, 1.5),
+    gains: tuple[float, float] = (1.0, 1.0),
+    noise: float = 0.0,
+) -> Audio:
+    """``seconds`` of espeak-ng sentences in random order, each at a random gain in ``gains``,
+    separated by pauses drawn uniformly from ``pauses`` (seconds), over white noise of standard
+    deviation ``noise`` (0: digital silence between sentences)."""
+    rng = np.random.default_rng(seed)
+    voices = [speech(s, rate=rate) for s in SENTENCES]
+    parts: list[Audio] = []
+    total = 0
+    while total < seconds * rate:
+        voice = voices[rng.integers(len(voices))] * np.float32(rng.uniform(*gains))
+        for piece in (voice, silence(float(rng.uniform(*pauses)), rate=rate)):
+            parts.append(piece)
+            total += len(piece)
+    x = np.concatenate(parts)[: int(seconds * rate)]
+    if noise:
+        x += rng.normal(0, noise, len(x)).astype(np.float32)
+    return x
+
+
 def write_wav(path: Path, samples: Audio, rate: int = RATE) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), samples, rate, subtype="PCM_16")

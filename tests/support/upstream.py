@@ -8,8 +8,12 @@ A test that needs it and finds it missing fails with what to run; it never skips
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 LINK = REPO / ".venv" / "upstream"
@@ -40,3 +44,34 @@ def prepared() -> Upstream:
 
 def checkout() -> Path:
     return prepared().checkout
+
+
+def load(relative: str) -> ModuleType:
+    """An upstream source file that needs only what this interpreter has, imported from its path
+    under its own name (``tools/slicer2.py`` becomes ``upstream_tools_slicer2``)."""
+    path = checkout() / relative
+    name = "upstream_" + relative.removesuffix(".py").replace("/", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -s <args>`` in upstream's environment, from its tree as its web UI runs tools, with
+    our packages from this checkout (the environment's own install may be another worktree's);
+    a failure raises with upstream's output."""
+    env = prepared()
+    path = [env.checkout, REPO / "step-images", REPO / "operator"]
+    proc = subprocess.run(
+        [str(env.python), "-s", *args],
+        cwd=env.checkout,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path))},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
