@@ -26,17 +26,20 @@ from sovits_operator import contract as c
 from sovits_operator.storage import LocalObjectStore, TaskFiles
 from sovits_steps.models_cli import upload
 from tests.support.audio import silence, speech, write_wav
-from tests.support.upstream import Upstream
+from tests.support.upstream import REPO, Upstream
 
 STAND_INS = Path(__file__).with_name("stand_in_models.py")
 VERSIONS = ["v2", "v2Pro", "v2ProPlus"]  # every version the CRD accepts
 EXP = "tiny"
-# Three espeak-ng clips named as the slicer names them; one padded to 5 s, the inference reference.
+# Three short espeak-ng clips named as the slicer names them. Short, because upstream repeats a
+# small dataset to 100 items an epoch and a SoVITS step costs what its clips last.
 CLIPS = {
-    "talk.wav_0000000000_0000096000.wav": ("the weather is nice today", 0.0),
-    "talk.wav_0000096000_0000256000.wav": ("please open the window and let the air in", 5.0),
-    "talk.wav_0000256000_0000352000.wav": ("seven green apples on the table", 0.0),
+    "talk.wav_0000000000_0000032000.wav": "good morning",
+    "talk.wav_0000032000_0000064000.wav": "thank you",
+    "talk.wav_0000064000_0000096000.wav": "open the door",
 }
+# The inference reference (3-10 s), outside the training list: test_inference's ref_audio.
+REFERENCE = ("denoised/reference.wav", "please open the window and let the air in")
 
 # The shrunk model shapes: the same classes and code paths, a fraction of the width and depth.
 # Only for the Pro versions: their exports carry their version in a header, while upstream reads
@@ -71,18 +74,16 @@ def tiny_checkout(upstream: Upstream, dest: Path) -> Path:
     for name in ("s1longer.yaml", "s1longer-v2.yaml"):
         data = yaml.safe_load((configs / name).read_text(encoding="utf-8"))
         data["model"].update(TINY_S1_MODEL)
-        data["data"].update(max_sec=TINY_MAX_SEC, num_workers=0)
+        data["data"].update(max_sec=TINY_MAX_SEC, num_workers=1)  # 0 breaks its prefetch_factor
         (configs / name).write_text(yaml.safe_dump(data), encoding="utf-8")
     return dest
 
 
 def make_clips(folder: Path) -> dict[str, Path]:
-    out = {}
-    for name, (text, pad) in CLIPS.items():
-        audio = speech(text)
-        if pad:
-            audio = np.concatenate([audio, silence(max(0.0, pad - len(audio) / 32000))])
-        out[name] = write_wav(folder / name, audio)
+    out = {name: write_wav(folder / name, speech(text)) for name, text in CLIPS.items()}
+    reference = speech(REFERENCE[1])
+    reference = np.concatenate([reference, silence(max(0.0, 3.5 - len(reference) / 32000))])
+    out[REFERENCE[0]] = write_wav(folder / "reference.wav", reference)
     return out
 
 
@@ -100,9 +101,10 @@ def new_task(upstream: Upstream, checkout: Path, store: Path, clips: dict[str, P
         {"expName": EXP, "language": "en", "modelVersion": version, "gpu": {"count": 0}, "batchSize": 32, **spec},
     )  # fmt: skip
     lines = []
-    for name, path in clips.items():
-        task.store.put_file(f"denoised/{name}", path)
-        lines.append(f"denoised/{name}|{EXP}|EN|{CLIPS[name][0]}")
+    task.store.put_file(REFERENCE[0], clips[REFERENCE[0]])
+    for name, text in CLIPS.items():
+        task.store.put_file(f"denoised/{name}", clips[name])
+        lines.append(f"denoised/{name}|{EXP}|EN|{text}")
     task.store.put_bytes("transcripts/denoised.list", "\n".join(lines).encode())
     return task
 
@@ -154,6 +156,8 @@ class ImageTask:
             **keep,
             "HOME": str(self.root.parent / f"home-{self.task_id}"),  # not the machine's ~/nltk_data or hub caches
             "CUDA_VISIBLE_DEVICES": "",
+            # this checkout's packages first: the environment's own install may be another clone's
+            "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'step-images'}",
             "NLTK_DATA": str(self.nltk_data or self.upstream.nltk_data),  # as the step image sets it
             "SOVITS_STORAGE__BACKEND": "local",
             "SOVITS_STORAGE__LOCAL_ROOT": str(self.root),

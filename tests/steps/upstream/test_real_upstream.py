@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from sovits_operator import contract as c
-from tests.steps.upstream.real import CLIPS, EXP, TINY_MAX_SEC, VERSIONS, ImageTask, new_task
+from tests.steps.upstream.real import CLIPS, EXP, REFERENCE, TINY_MAX_SEC, VERSIONS, ImageTask, new_task
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1800)]
@@ -36,7 +36,16 @@ PIPELINE: list[tuple[str, dict[str, Any]]] = [
     ("extract_semantic_features", {}),
     ("train_sovits", {"epochs": SOVITS_EPOCHS, "save_every_epoch": 1}),
     ("train_gpt", {"epochs": GPT_EPOCHS, "save_every_n_epoch": 1}),
-    ("test_inference", {"target_text": TARGET, "target_language": "en"}),
+    (
+        "test_inference",
+        {
+            "target_text": TARGET,
+            "target_language": "en",
+            "ref_audio": REFERENCE[0],
+            "ref_text": REFERENCE[1],
+            "ref_language": "en",
+        },
+    ),
 ]
 
 

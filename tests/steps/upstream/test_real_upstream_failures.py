@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sovits_operator import contract as c
-from tests.steps.upstream.real import EXP, ImageTask, new_task
+from tests.steps.upstream.real import CLIPS, EXP, ImageTask, new_task
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1200)]
@@ -52,7 +52,7 @@ def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams
     upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]
 ) -> None:
     task = new_task(upstream, tiny_checkout, model_store, clips, "t-broken-clip", "v2Pro")
-    broken = next(iter(clips))
+    broken = next(iter(CLIPS))
     task.store.put_bytes(f"denoised/{broken}", b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
     assert task.run("extract_text_features").code == c.EXIT_OK
     run = task.run("extract_audio_features")
