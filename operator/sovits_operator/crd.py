@@ -75,10 +75,16 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _printer_columns() -> list[dict[str, Any]]:
     ready = '.status.conditions[?(@.type=="Ready")]'
+    # Ready and Reason as cert-manager shows them: a step waiting for GPUs reads
+    # WaitingForResources, not only running. An empty Phase means no operator has seen the
+    # task (is its namespace watched?); see docs/install.md.
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
         {"name": "Progress", "type": "number", "jsonPath": ".status.progress"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason"},
+        {"name": "Duration", "type": "string", "jsonPath": ".status.duration", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
     ]

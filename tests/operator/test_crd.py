@@ -55,6 +55,7 @@ def test_free_form_params_keep_unknown_fields() -> None:
     assert params == {
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,
+        "maxProperties": 64,
         "description": params["description"],
     }
 
@@ -67,5 +68,38 @@ def test_identity_and_columns() -> None:
     assert doc["spec"]["names"]["shortNames"] == ["tt"]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Phase", "Step", "Progress", "Age", "Message"]
-    assert columns["Message"]["priority"] == 1
+    assert list(columns) == ["Phase", "Step", "Progress", "Ready", "Reason", "Duration", "Age", "Message"]
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
+    assert (columns["Duration"]["priority"], columns["Message"]["priority"]) == (1, 1)
+
+
+def undescribed(node: dict, path: str) -> list[str]:  # type: ignore[type-arg]
+    """Paths under ``node`` whose schema has no description (what `kubectl explain` would leave blank)."""
+    missing = []
+    for name, prop in (node.get("properties") or {}).items():
+        here = f"{path}.{name}"
+        if not prop.get("description"):
+            missing.append(here)
+        missing += undescribed(prop, here)
+        if "items" in prop:
+            missing += undescribed(prop["items"], f"{here}[]")
+    return missing
+
+
+def test_every_spec_and_status_field_has_a_description_for_kubectl_explain() -> None:
+    top = schema()["properties"]
+
+    assert undescribed(top["spec"], "spec") + undescribed(top["status"], "status") == []
+
+
+def test_the_epochs_say_which_model_they_train() -> None:
+    spec = schema()["properties"]["spec"]["properties"]
+
+    assert "GPT" in spec["epochsS1"]["description"] and "train_gpt" in spec["epochsS1"]["description"]
+    assert "SoVITS" in spec["epochsS2"]["description"] and "train_sovits" in spec["epochsS2"]["description"]
+
+
+def test_the_steps_field_states_the_rule_for_edits() -> None:
+    steps = schema()["properties"]["spec"]["properties"]["steps"]["description"]
+
+    assert "changing any of them" in steps and "is a new request" in steps
