@@ -57,7 +57,7 @@ def instructions(dockerfile: str) -> str:
 
 def test_the_operator_image_installs_no_steps_extra_and_no_torch() -> None:
     text = instructions("Dockerfile.operator")
-    assert "pip install --no-cache-dir \".[service]\"" in text
+    assert 'pip install --no-cache-dir ".[service]"' in text
     assert "[steps]" not in text
     assert "torch" not in text
 
