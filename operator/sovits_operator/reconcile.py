@@ -155,18 +155,16 @@ def params_digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _handles(record: StepStatus, request: StepRequest, exact: bool) -> bool:
-    if (record.name, record.request_id) != (request.name, request.request_id):
-        return False
-    # Records written before digests existed handle a request with the same name and id.
-    return record.params_digest == params_digest(request.params) if exact else record.params_digest is None
-
-
 def _match(free: list[StepStatus], request: StepRequest) -> StepStatus | None:
     """Take the record that handled ``request`` out of ``free``, if there is one."""
-    for exact in (True, False):
-        for i, record in enumerate(free):
-            if _handles(record, request, exact):
+    candidates = [i for i, r in enumerate(free) if (r.name, r.request_id) == (request.name, request.request_id)]
+    if not candidates:
+        return None
+    digest = params_digest(request.params)
+    # Records written before digests existed handle a request with the same name and id.
+    for wanted in (digest, None):
+        for i in candidates:
+            if free[i].params_digest == wanted:
                 return free.pop(i)
     return None
 
@@ -191,13 +189,9 @@ def pending_requests(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> l
 
 def request_of(spec: TrainingTaskSpec, record: StepStatus) -> StepRequest | None:
     """The request a record handles; after an edit, the entry with the same name and requestId."""
-    for exact in (True, False):
-        for request in spec.steps:
-            if (request.name, request.request_id) == (record.name, record.request_id) and (
-                not exact or record.params_digest == params_digest(request.params)
-            ):
-                return request
-    return None
+    same = [r for r in spec.steps if (r.name, r.request_id) == (record.name, record.request_id)]
+    exact = next((r for r in same if params_digest(r.params) == record.params_digest), None)
+    return exact or next(iter(same), None)
 
 
 def requested_steps(spec: TrainingTaskSpec) -> set[StepName]:
