@@ -38,6 +38,11 @@ class GpuSettings(BaseModel):
     resource_name: str = Field(default="nvidia.com/gpu", description="Extended resource of a GPU.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="For GPU step pods.")
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="For GPU step pods.")
+    node_label: str = Field(
+        default="nvidia.com/gpu.present",
+        description="Label that is 'true' on GPU nodes (NVIDIA GPU feature discovery sets this one); pods that "
+        "need no GPU stay off those nodes unless their affinity says otherwise. Empty: they may run anywhere.",
+    )
 
 
 class TrainingDefaults(BaseModel):
