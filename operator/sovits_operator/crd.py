@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from . import model as m
+from .param_rules import params_schema, step_param_rules
 
 HEADER = "# Generated from sovits_operator.model by `sovits crd`; do not edit by hand.\n"
 
@@ -95,6 +96,9 @@ def crd() -> dict[str, Any]:
     spec = openapi_schema(m.TrainingTaskSpec)
     status = openapi_schema(m.TrainingTaskStatus)
     spec["description"] = "What to train and which steps to run."
+    step = spec["properties"]["steps"]["items"]
+    step["properties"]["params"] = params_schema(step["properties"]["params"]["description"])
+    step["x-kubernetes-validations"] = step_param_rules()
     status["description"] = "What happened; the record of truth for finished steps."
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

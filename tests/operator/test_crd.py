@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from sovits_operator import crd
-from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.catalog import CATALOG, STEP_ORDER
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "trainingtask.yaml"
@@ -49,15 +49,31 @@ def test_the_schema_is_structural() -> None:
     assert "$ref" not in text and "anyOf" not in text and "$defs" not in text
 
 
-def test_free_form_params_keep_unknown_fields() -> None:
+def test_params_declare_every_parameter_name_of_every_step_typed_and_described() -> None:
     params = schema()["properties"]["spec"]["properties"]["steps"]["items"]["properties"]["params"]
+    names = {name for d in CATALOG.values() for f, info in d.params.model_fields.items() for name in (f, info.alias)}
 
-    assert params == {
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": True,
-        "maxProperties": 64,
-        "description": params["description"],
+    assert "x-kubernetes-preserve-unknown-fields" not in params
+    assert set(params["properties"]) == names - {None}
+    assert params["properties"]["min_length"] == {
+        "type": "integer",
+        "description": "slice_audio: Minimum chunk length in ms.",
     }
+    assert params["properties"]["max_amp"]["type"] == "number"
+    assert params["properties"]["is_half"]["nullable"] is True
+
+
+def test_each_step_gets_a_rule_for_foreign_names_and_one_per_constrained_field() -> None:
+    rules = schema()["properties"]["spec"]["properties"]["steps"]["items"]["x-kubernetes-validations"]
+    messages = [r.get("message", "") for r in rules]
+
+    assert sum('"slice_audio params: "' in r.get("messageExpression", "") for r in rules) == 1
+    assert (
+        "slice_audio params.threshold: must be an integer >= -120 and <= 0 (RMS below this (dB) is silence.)"
+        in messages
+    )
+    assert "denoise_audio params.backend: must be one of spectral, frcrn" in messages
+    assert all(r["fieldPath"] == ".params" for r in rules)
 
 
 def test_identity_and_columns() -> None:
