@@ -98,6 +98,9 @@ class OperatorSettings(BaseModel):
     step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
     step_affinity: dict[str, Any] = Field(default_factory=dict, description="Affinity of every step pod.")
     annotation_prefix: str = "sovits.io"
+    kopf_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Level of kopf's own logs; INFO adds a line per handler call."
+    )
 
 
 class ApiSettings(BaseModel):
