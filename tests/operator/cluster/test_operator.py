@@ -233,7 +233,8 @@ def test_a_step_waiting_for_gpus_reads_waiting_in_kubectl_get_and_cancel_says_it
     cluster.apply(training_task(name, namespace, steps=[{"name": s} for s in PREP], gpu={"count": 9}))
 
     def waiting() -> bool:
-        return bool(ready(status(cluster, namespace, name)).get("reason") == "WaitingForResources")
+        conditions = status(cluster, namespace, name).get("conditions", [])  # none before the first pass
+        return any(c["type"] == "Ready" and c["reason"] == "WaitingForResources" for c in conditions)
 
     wait_for(waiting, what="Ready reason WaitingForResources")
     row = cluster.kubectl("get", "tt", name, "-n", namespace, "-o", "wide").splitlines()
