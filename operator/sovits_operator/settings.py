@@ -43,6 +43,11 @@ class GpuSettings(BaseModel):
     resource_name: str = Field(default="nvidia.com/gpu", description="Extended resource of a GPU.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="For GPU step pods.")
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="For GPU step pods.")
+    node_label: str = Field(
+        default="nvidia.com/gpu.present",
+        description="Label that is 'true' on GPU nodes (NVIDIA GPU feature discovery sets this one); pods that "
+        "need no GPU stay off those nodes unless their affinity says otherwise. Empty: they may run anywhere.",
+    )
 
 
 class TrainingDefaults(BaseModel):
@@ -103,6 +108,9 @@ class OperatorSettings(BaseModel):
     step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
     step_affinity: dict[str, Any] = Field(default_factory=dict, description="Affinity of every step pod.")
     annotation_prefix: str = "sovits.io"
+    kopf_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Level of kopf's own logs; INFO adds a line per handler call."
+    )
 
 
 class ApiSettings(BaseModel):

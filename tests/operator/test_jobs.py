@@ -189,6 +189,42 @@ def test_cpu_pods_get_only_the_general_step_placement() -> None:
     assert "tolerations" not in pod(job)
 
 
+OFF_GPU_NODES = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}
+            ]
+        }
+    }
+}
+
+
+def test_cpu_pods_stay_off_gpu_nodes_by_default() -> None:
+    assert pod(built())["affinity"] == OFF_GPU_NODES
+
+
+def test_cpu_pods_keep_other_affinity_from_settings_beside_the_gpu_rule() -> None:
+    spread = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+
+    assert pod(built(operator={"step_affinity": spread}))["affinity"] == {**spread, **OFF_GPU_NODES}
+
+
+def test_gpu_pods_and_pods_of_a_task_on_cpu_only_differ_as_their_steps_need() -> None:
+    gpu_pod = pod(built(run=launch("train_gpt", gpus=1)))
+    cpu_only_training = pod(built(run=launch("train_gpt", gpus=0)))
+
+    assert "affinity" not in gpu_pod
+    assert cpu_only_training["affinity"] == OFF_GPU_NODES
+
+
+def test_a_node_affinity_of_the_users_or_an_empty_label_lets_cpu_pods_anywhere() -> None:
+    own = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+
+    assert pod(built(operator={"step_affinity": own}))["affinity"] == own
+    assert "affinity" not in pod(built(gpu={"node_label": ""}))
+
+
 # -- the Job ------------------------------------------------------------------------------------
 
 
