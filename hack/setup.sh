@@ -29,3 +29,6 @@ if [[ ${1:-} != --no-cluster ]]; then
   bin=$(tests/cluster/build.sh)
   echo "control plane binaries in $bin ($(($(date +%s) - start)) s)" >&2
 fi
+
+# The real node for the real_node tests: Debian containerd, runc, CNI plugins; kubelet, kube-proxy, pause image.
+[[ ${1:-} == --no-cluster ]] || hack/node.sh
