@@ -41,7 +41,8 @@ start() { # name command...: run a part in the background, its output in a log o
 
 if ((cluster)); then
   command -v go >/dev/null || { echo "Go is needed to build the test control plane" >&2; exit 1; }
-  start cluster tests/cluster/build.sh
+  # The control plane, then the real node's kubelet and kube-proxy from the same (warm) modules.
+  start cluster bash -c 'tests/cluster/build.sh && hack/node.sh'
 fi
 
 python=${PYTHON:-python3}

@@ -231,8 +231,11 @@ def off_gpu_nodes(affinity: dict[str, Any], label: str) -> dict[str, Any]:
 
 def _container(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, Any]:
     profile = CATALOG[launch.step].resources
-    requests: dict[str, str] = {"cpu": profile.cpu, "memory": profile.memory}
-    limits: dict[str, str] = {"memory": profile.memory}
+    sized = settings.operator.step_resources.get(launch.step)
+    cpu = (sized and sized.cpu) or profile.cpu
+    memory = (sized and sized.memory) or profile.memory
+    requests: dict[str, str] = {"cpu": cpu, "memory": memory}
+    limits: dict[str, str] = {"memory": memory}
     if launch.gpus_per_pod > 0:
         resource = task.spec.gpu.resource_name or settings.gpu.resource_name
         requests[resource] = limits[resource] = str(launch.gpus_per_pod)

@@ -153,6 +153,23 @@ def test_a_cpu_step_asks_for_its_profile_and_no_gpu() -> None:
     assert "nvidia.com/gpu" not in resources["limits"]
 
 
+def test_settings_resize_one_step_and_leave_the_others_at_their_profile() -> None:
+    sized = {"step_resources": {"convert_audio": {"memory": "512Mi"}, "slice_audio": {"cpu": "250m"}}}
+
+    convert = container(built(operator=sized))["resources"]
+    slice_ = container(built(run=launch("slice_audio"), operator=sized))["resources"]
+    denoise = container(built(run=launch("denoise_audio"), operator=sized))["resources"]
+
+    assert convert == {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
+    assert slice_["requests"] == {"cpu": "250m", "memory": "2Gi"}
+    assert denoise == container(built(run=launch("denoise_audio")))["resources"]
+
+
+def test_a_step_size_that_is_no_quantity_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"operator\.step_resources\.convert_audio\.memory"):
+        settings(operator={"step_resources": {"convert_audio": {"memory": "lots"}}})
+
+
 def test_a_gpu_step_asks_for_the_launchs_gpus_under_the_configured_resource_name() -> None:
     job = built(run=launch("train_sovits", gpus=4), gpu={"resource_name": "amd.com/gpu"})
 
