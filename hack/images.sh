@@ -59,6 +59,8 @@ for name in "${images[@]}"; do
 done
 [[ $base_mode =~ ^(auto|registry|local)$ ]] || die "SOVITS_BASE=$base_mode: choose auto, registry or local"
 [[ -n $tag ]] || die "no tag: set SOVITS_IMAGE_TAG (the chart's appVersion was not found)"
+ca=${SOVITS_BUILD_CA_FILE:-${PIP_CERT:-}}
+[[ -z $ca || -s $ca ]] || die "CA certificates $ca (SOVITS_BUILD_CA_FILE, else PIP_CERT): no such file, or empty"
 
 apt_install() {
   local sudo=""
@@ -190,11 +192,9 @@ if [[ $base_mode == local || -z $base ]]; then
 fi
 
 # --- extra CA certificates and the upstream archives ----------------------------------------
-ca=${SOVITS_BUILD_CA_FILE:-${PIP_CERT:-}}
 secret_file=$out/.build-ca.pem  # an empty file when there is none: a secret id the builds can mount
 mkdir -p "$out"
 if [[ -n $ca ]]; then
-  [[ -s $ca ]] || die "SOVITS_BUILD_CA_FILE=$ca: no such file (or empty)"
   cp "$ca" "$secret_file"
   say "pip in the builds also trusts the CA certificates in $ca"
 else

@@ -29,3 +29,8 @@ if [[ ${1:-} != --no-cluster ]]; then
   bin=$(tests/cluster/build.sh)
   echo "control plane binaries in $bin ($(($(date +%s) - start)) s)" >&2
 fi
+
+# The operator image and the step image's audio target, for the image tests (cached by layer).
+if [[ ${1:-} != --no-cluster ]]; then
+  hack/images.sh operator step-audio
+fi
