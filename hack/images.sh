@@ -23,7 +23,8 @@
 #   SOVITS_BASE            auto (default): the Dockerfiles' base image, pulled if missing, else a
 #                          local stand-in; registry: never a stand-in; local: always the stand-in
 #   SOVITS_UPSTREAM_DIR    where the pinned upstream archives are (default ../shared/upstream);
-#                          when present the step image reads them from there instead of GitHub
+#                          when present the step image reads them from there instead of GitHub,
+#                          served on 127.0.0.1:SOVITS_UPSTREAM_PORT (default 38233)
 #
 # Where the base image cannot be pulled (no registry), the script builds a stand-in: Debian
 # bookworm from `debootstrap --variant=minbase` with Python 3.11 and venv, imported as
@@ -215,7 +216,12 @@ serve_upstream() {
   mkdir -p "$dir"
   ln -s "$(readlink -f "$archive")" "$dir/gpt-sovits.tar.gz"
   tar -xzf "$inputs/nltk_data.tar.gz" -C "$dir"
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # A fixed port: the URLs are build arguments, and a new value would rebuild every layer after them.
+  port=${SOVITS_UPSTREAM_PORT:-38233}
+  if ! python3 -c "import socket; socket.socket().bind(('127.0.0.1', $port))" 2>/dev/null; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    say "port ${SOVITS_UPSTREAM_PORT:-38233} is taken: serving on $port, so the step image's upstream layers rebuild"
+  fi
   python3 -m http.server --bind 127.0.0.1 --directory "$dir" "$port" >"$out/serve.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do
