@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set-up for a fresh machine: system packages, the Python environment, then the parts the tests
 # need, side by side, each cached outside the repository (so a second run is quick):
-#   - the test control plane, built from pinned Go modules (tests/cluster/build.sh);
+#   - the test control plane, built from pinned Go modules (tests/cluster/build.sh), then the real
+#     node's kubelet, kube-proxy and pause image (hack/node.sh);
+#   - the operator and step-audio images (hack/images.sh);
 #   - upstream GPT-SoVITS and its environment, from the pinned archive (hack/upstream.sh).
 #   hack/setup.sh                everything (what CI and contributors run)
-#   hack/setup.sh --no-cluster   skip the control plane (enough for `sovits local`)
+#   hack/setup.sh --no-cluster   skip the control plane, the node and the images (enough for `sovits local`)
 #   hack/setup.sh --no-upstream  skip upstream GPT-SoVITS (the audio steps need none of it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +19,14 @@ for arg in "$@"; do
   esac
 done
 
+# Every Debian package any part needs, in one apt run before the parts start side by side (two
+# apt runs at once would fight over its lock): the audio tools; for the images podman, runc and
+# debootstrap; for the real node containerd, runc, the CNI plugins and iptables.
+tools=(ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng)
+((cluster)) && tools+=(podman:podman runc:runc debootstrap:debootstrap containerd:containerd ctr:containerd
+  /usr/lib/cni/bridge:containernetworking-plugins iptables:iptables nsenter:util-linux)
 need_apt=()
-for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng; do
+for tool in "${tools[@]}"; do
   command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
 done
 if ((${#need_apt[@]})); then
@@ -41,7 +49,8 @@ start() { # name command...: run a part in the background, its output in a log o
 
 if ((cluster)); then
   command -v go >/dev/null || { echo "Go is needed to build the test control plane" >&2; exit 1; }
-  start cluster tests/cluster/build.sh
+  # The control plane, then the real node's kubelet and kube-proxy from the same (warm) modules.
+  start cluster bash -c 'tests/cluster/build.sh && hack/node.sh'
 fi
 
 python=${PYTHON:-python3}
@@ -52,6 +61,12 @@ python=${PYTHON:-python3}
 if ((upstream)); then
   # After .venv: both install this checkout in editable mode, which must not run at once.
   start upstream hack/upstream.sh
+fi
+
+if ((cluster)); then
+  # The operator image and the step image's audio target, for the image and real-node tests
+  # (cached by layer; the engine's store and the archives live outside the repository).
+  start images hack/images.sh operator step-audio
 fi
 
 failed=0

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
+from tests.support.real_node import RealNode, RealNodeCluster
 from tests.support.seaweed import S3Store, SeaweedFS
 
 
@@ -60,6 +61,29 @@ def node_agent(cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -
         yield agent.start()
     finally:
         agent.stop()
+
+
+@pytest.fixture(scope="session")
+def real_node(s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNodeCluster]:
+    """A control plane of its own with one real node (containerd, runc, kubelet, kube-proxy in
+    namespaces the test creates) and SeaweedFS reachable from its pods.
+
+    Needs hack/node.sh once; without it this is an error saying so. Teardown fails if the
+    machine's kernel settings, iptables, cgroups or paths differ from before the node started.
+    """
+    node = RealNode(tmp_path_factory.mktemp("real-node"))
+    control_plane: Cluster | None = None
+    try:
+        node.create_namespaces()
+        control_plane = node.control_plane(tmp_path_factory.mktemp("real-node-cluster"))
+        info = control_plane.start()
+        node.start(control_plane, forwards=[info.api_port, s3_store.port])
+        yield RealNodeCluster(info, node, s3_store)
+    finally:
+        changed = node.stop()
+        if control_plane is not None:
+            control_plane.stop()
+    assert not changed, f"the real node left the machine changed: {changed}"
 
 
 def _operator(workdir: Path, cluster: ClusterInfo, env: dict[str, str]) -> Iterator[OperatorProcess]:
@@ -125,7 +149,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the real services they use, so `-m "not cluster"` selects the fast ones."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        if ("cluster" in fixtures or "node_agent" in fixtures) and item.get_closest_marker("cluster") is None:
+        if {"cluster", "node_agent", "real_node"} & set(fixtures) and item.get_closest_marker("cluster") is None:
             item.add_marker(pytest.mark.cluster)
+        if "real_node" in fixtures and item.get_closest_marker("real_node") is None:
+            item.add_marker(pytest.mark.real_node)
         if "s3_store" in fixtures and item.get_closest_marker("s3") is None:
             item.add_marker(pytest.mark.s3)

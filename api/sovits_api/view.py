@@ -46,7 +46,9 @@ def cancelling(task: TrainingTask) -> bool:
 def task_view(task: TrainingTask) -> TaskPublic:
     status = task.status
     phase: Phase = status.phase
-    current = status.current_step
+    # The seed keeps the last step as current_step after completion; the operator clears it
+    # (kubectl's STEP column shows only a step in progress), so the last record names it here.
+    current = status.current_step or (status.steps[-1].name if status.steps else None)
     error = status.error_message
     progress = status.progress
     pending = None if task.spec.cancel else pending_request(task)

@@ -45,6 +45,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def decision_line(namespace: str, name: str, event: Event) -> str:
+    """The log line of one decision: ``ns/task step=... attempt=... Reason: message``."""
+    where = [f"{namespace}/{name}"]
+    if event.step is not None:
+        where.append(f"step={event.step}")
+    if event.attempt is not None:
+        where.append(f"attempt={event.attempt}")
+    return f"{' '.join(where)} {event.reason}: {event.message}"
+
+
 class Controller:
     def __init__(self, settings: Settings, kube: Kube, post_event: EventPoster) -> None:
         self.settings = settings
@@ -245,6 +255,7 @@ class Controller:
                 await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s))
                 self._expired.add((namespace, action.name))
             elif isinstance(action, Event):
+                log.info("%s", decision_line(namespace, task.metadata.name, action))
                 self.post_event(raw, action.type, action.reason, action.message)
             elif isinstance(action, RequeueAfter):
                 self.requeue(namespace, task.metadata.name, action.seconds)

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from . import model as m
+from .param_rules import params_schema, step_param_rules
 
 HEADER = "# Generated from sovits_operator.model by `sovits crd`; do not edit by hand.\n"
 
@@ -75,10 +76,16 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _printer_columns() -> list[dict[str, Any]]:
     ready = '.status.conditions[?(@.type=="Ready")]'
+    # Ready and Reason as cert-manager shows them: a step waiting for GPUs reads
+    # WaitingForResources, not only running. An empty Phase means no operator has seen the
+    # task (is its namespace watched?); see docs/install.md.
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Step", "type": "string", "jsonPath": ".status.currentStep"},
         {"name": "Progress", "type": "number", "jsonPath": ".status.progress"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason"},
+        {"name": "Duration", "type": "string", "jsonPath": ".status.duration", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
     ]
@@ -89,6 +96,9 @@ def crd() -> dict[str, Any]:
     spec = openapi_schema(m.TrainingTaskSpec)
     status = openapi_schema(m.TrainingTaskStatus)
     spec["description"] = "What to train and which steps to run."
+    step = spec["properties"]["steps"]["items"]
+    step["properties"]["params"] = params_schema(step["properties"]["params"]["description"])
+    step["x-kubernetes-validations"] = step_param_rules()
     status["description"] = "What happened; the record of truth for finished steps."
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -207,17 +207,35 @@ def _pod_spec(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dic
         spec["nodeSelector"] = node_selector
     if tolerations:
         spec["tolerations"] = tolerations
-    if settings.operator.step_affinity:
-        spec["affinity"] = settings.operator.step_affinity
+    affinity = dict(settings.operator.step_affinity)
+    if not gpu:
+        affinity = off_gpu_nodes(affinity, settings.gpu.node_label)
+    if affinity:
+        spec["affinity"] = affinity
     if settings.images.pull_secrets:
         spec["imagePullSecrets"] = [{"name": name} for name in settings.images.pull_secrets]
     return spec
 
 
+def off_gpu_nodes(affinity: dict[str, Any], label: str) -> dict[str, Any]:
+    """``affinity`` keeping a pod off GPU nodes, unless it has a node affinity of its own (or no label is set)."""
+    if not label or "nodeAffinity" in affinity:
+        return affinity
+    avoid = {"key": label, "operator": "NotIn", "values": ["true"]}
+    terms = [{"matchExpressions": [avoid]}]
+    return {
+        **affinity,
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}},
+    }
+
+
 def _container(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dict[str, Any]:
     profile = CATALOG[launch.step].resources
-    requests: dict[str, str] = {"cpu": profile.cpu, "memory": profile.memory}
-    limits: dict[str, str] = {"memory": profile.memory}
+    sized = settings.operator.step_resources.get(launch.step)
+    cpu = (sized and sized.cpu) or profile.cpu
+    memory = (sized and sized.memory) or profile.memory
+    requests: dict[str, str] = {"cpu": cpu, "memory": memory}
+    limits: dict[str, str] = {"memory": memory}
     if launch.gpus_per_pod > 0:
         resource = task.spec.gpu.resource_name or settings.gpu.resource_name
         requests[resource] = limits[resource] = str(launch.gpus_per_pod)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .catalog import StepName
+from .catalog import STEP_ORDER, StepName
 
 GROUP = "sovits.io"
 VERSION = "v1alpha1"
@@ -47,11 +47,19 @@ class Wire(BaseModel):
 
 
 class Toleration(Wire):
-    key: str | None = None
-    operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    """A pod toleration, as in the core API."""
+
+    key: str | None = Field(default=None, description="Taint key to tolerate; empty with Exists tolerates every taint.")
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists matches any value; Equal (the default) matches `value`."
+    )
+    value: str | None = Field(default=None, description="Taint value to match with Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to tolerate; empty tolerates every effect."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="With NoExecute: how long the pod stays after the taint appears."
+    )
 
 
 class GpuSpec(Wire):
@@ -63,8 +71,12 @@ class GpuSpec(Wire):
     resource_name: str | None = Field(
         default=None, description="Extended resource to request; defaults to the operator's setting."
     )
-    node_selector: dict[str, str] | None = None
-    tolerations: list[Toleration] | None = None
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Node labels GPU step pods need, added to the operator's GPU node selector."
+    )
+    tolerations: list[Toleration] | None = Field(
+        default=None, description="Tolerations of GPU step pods, added to the operator's GPU tolerations."
+    )
 
 
 class StorageSpec(Wire):
@@ -76,71 +88,113 @@ class StorageSpec(Wire):
 
 
 class StepRequest(Wire):
-    name: StepName
+    """One request to run a step. Each entry of spec.steps runs once; see TrainingTaskSpec.steps."""
+
+    name: StepName = Field(description="The step to run, in pipeline order: " + ", ".join(STEP_ORDER) + ".")
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Step parameters with upstream's names; validated per step."
+        default_factory=dict,
+        description="Step parameters with upstream's names and units; the API server checks each against the "
+        "step's model (unknown names, types, ranges).",
     )
     request_id: str | None = Field(
-        default=None, max_length=64, description="Set by the client to tell repeated requests apart."
+        default=None,
+        max_length=64,
+        description="Optional label of this request; the REST API sets a unique one. Changing it makes a new request.",
     )
+
+
+STEPS_DESCRIPTION = (
+    "Ordered step requests, run one at a time in list order. Each entry runs once: an entry is "
+    "identified by its name, requestId and params, so changing any of them (or adding an entry "
+    "identical to an earlier one) is a new request that runs again, after the step running now; "
+    "removing an entry undoes nothing. status.steps records each request handled."
+)
 
 
 class TrainingTaskSpec(Wire):
-    task_name: str = Field(default="", max_length=256)
-    exp_name: str = Field(pattern=EXP_NAME_PATTERN, description="Experiment name (upstream logs/<exp>).")
-    language: Language = "zh"
+    task_name: str = Field(default="", max_length=256, description="Free-form display name (the seed's task_name).")
+    exp_name: str = Field(
+        pattern=EXP_NAME_PATTERN, description="Experiment name: upstream's logs/<expName> and the weights' file names."
+    )
+    language: Language = Field(default="zh", description="Language of the recordings (ASR and text features).")
     model_version: SupportedVersion = Field(
         default="v2Pro",
-        description="Upstream GPT-SoVITS model version. v1, v3 and v4 are not accepted yet: their steps are "
-        "not proven against real upstream.",
+        description="GPT-SoVITS model version to train. v1, v3 and v4 are not accepted yet: their steps are not "
+        "proven against real upstream.",
     )
-    batch_size: int = Field(default=16, ge=1, le=256)
-    epochs_s2: int = Field(default=50, ge=1, le=1000)
-    epochs_s1: int = Field(default=15, ge=1, le=1000)
-    gpu: GpuSpec = Field(default_factory=GpuSpec)
-    storage: StorageSpec = Field(default_factory=StorageSpec)
-    steps: list[StepRequest] = Field(default_factory=list, max_length=200)
+    batch_size: int = Field(default=16, ge=1, le=256, description="Batch size of both training steps.")
+    epochs_s2: int = Field(default=50, ge=1, le=1000, description="Epochs of stage 2, the SoVITS model (train_sovits).")
+    epochs_s1: int = Field(default=15, ge=1, le=1000, description="Epochs of stage 1, the GPT model (train_gpt).")
+    gpu: GpuSpec = Field(default_factory=GpuSpec, description="GPUs of the GPU steps and where their pods may run.")
+    storage: StorageSpec = Field(
+        default_factory=StorageSpec, description="Where the task's files live in the object store."
+    )
+    steps: list[StepRequest] = Field(default_factory=list, max_length=200, description=STEPS_DESCRIPTION)
     pipeline: Literal["full"] | None = Field(
-        default=None, description="'full' asks for every remaining step in pipeline order."
+        default=None,
+        description="'full' asks for every step not completed, in pipeline order, after the listed requests; "
+        "a failed step stops it until that step is requested again.",
     )
-    cancel: bool = False
+    cancel: bool = Field(default=False, description="true stops the running step and skips waiting requests.")
     queue_name: str | None = Field(default=None, description="Kueue LocalQueue for this task's Jobs.")
-    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_url: str | None = Field(
+        default=None, max_length=2048, description="URL the REST API POSTs to when the task finishes."
+    )
 
 
 class Condition(Wire):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    last_transition_time: datetime
-    observed_generation: int | None = None
+    """A condition in Kubernetes' conventions."""
+
+    type: str = Field(description="Ready (the task's summary) or Unschedulable (a step pod waits for resources).")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason, the same word as the matching Event's.")
+    message: str = Field(default="", description="What happened, for people.")
+    last_transition_time: datetime = Field(description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation this was decided on.")
 
 
 class StepStatus(Wire):
-    name: StepName
-    phase: StepPhase
-    request_id: str | None = None
-    job_name: str | None = None
-    attempts: int = 0
-    # Runs stopped by our side (a restart of sovits local, an eviction, a preemption): they
-    # use up no attempt, but are bounded by operator.max_interruptions against a crash loop.
-    interruptions: int = 0
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    progress: float = Field(default=0.0, ge=0, le=100)
-    message: str | None = None
-    outputs: list[str] | None = None
+    """The record of one handled step request."""
+
+    name: StepName = Field(description="The step.")
+    phase: StepPhase = Field(description="pending, running, completed, failed or cancelled.")
+    request_id: str | None = Field(default=None, description="requestId of the request this record handles.")
+    params_digest: str | None = Field(
+        default=None, description="Digest of the request's params: a request with other params is a new one."
+    )
+    job_name: str | None = Field(default=None, description="Job of the current attempt ({task}-{step}-{attempt}).")
+    attempts: int = Field(default=0, description="Attempts made so far.")
+    interruptions: int = Field(
+        default=0,
+        description="Runs stopped by our side (a restart of sovits local, an eviction, a preemption): they use "
+        "up no attempt, but are bounded by the operator's max_interruptions against a crash loop.",
+    )
+    started_at: datetime | None = Field(default=None, description="When the request was handled.")
+    finished_at: datetime | None = Field(default=None, description="When it completed, failed or was cancelled.")
+    progress: float = Field(default=0.0, ge=0, le=100, description="0-100, as the step reports it.")
+    message: str | None = Field(default=None, description="Why it failed or is being retried.")
+    outputs: list[str] | None = Field(
+        default=None, description="Folders the completed step wrote, relative to the task's storage prefix."
+    )
 
 
 class TrainingTaskStatus(Wire):
-    phase: Phase = "created"
-    current_step: StepName | None = None
-    progress: float = Field(default=0.0, ge=0, le=100)
-    error_message: str | None = None
-    observed_generation: int | None = None
-    steps: list[StepStatus] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=list)
+    phase: Phase = Field(default="created", description="created, running, completed, failed or cancelled.")
+    current_step: StepName | None = Field(
+        default=None, description="The step running now, or the one that failed or was cancelled; unset once completed."
+    )
+    progress: float = Field(default=0.0, ge=0, le=100, description="0-100 over the requested steps, by step weight.")
+    error_message: str | None = Field(default=None, description="Why the task failed.")
+    started_at: datetime | None = Field(default=None, description="When the current run started (its first step).")
+    finished_at: datetime | None = Field(
+        default=None, description="When the run completed, failed or was cancelled; unset while it runs."
+    )
+    duration: str | None = Field(default=None, description="finishedAt - startedAt, e.g. 1h2m3s.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation of the last pass.")
+    steps: list[StepStatus] = Field(
+        default_factory=list, description="One record per handled step request, in the order handled."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Ready and Unschedulable.")
 
 
 class ObjectMeta(BaseModel):

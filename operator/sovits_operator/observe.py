@@ -98,7 +98,7 @@ def is_disruption(failed: Mapping[str, Any]) -> bool:
 def _termination(pods: list[Mapping[str, Any]]) -> tuple[int | None, str | None]:
     """The failed container's exit code and message; bad input wins, so it is never retried."""
     failures = [
-        (int(t.get("exitCode", 1)), t.get("message"), str(t.get("finishedAt") or ""))
+        (int(t.get("exitCode", 1)), _message(t), str(t.get("finishedAt") or ""))
         for pod in pods
         for t in pod.get("terminated") or []
         if int(t.get("exitCode", 0)) != 0
@@ -108,6 +108,16 @@ def _termination(pods: list[Mapping[str, Any]]) -> tuple[int | None, str | None]
     bad_input = [f for f in failures if f[0] == contract.EXIT_BAD_INPUT]
     code, message, _ = (bad_input or sorted(failures, key=lambda f: (f[1] is not None, f[2])))[-1]
     return code, message
+
+
+def _message(terminated: Mapping[str, Any]) -> str | None:
+    """The termination message; a container the kernel killed at its memory limit says so
+    first (its own message is then only the log tail that FallbackToLogsOnError copied)."""
+    message = terminated.get("message")
+    if terminated.get("reason") != "OOMKilled":
+        return message
+    oom = "OOMKilled: the step went over its memory limit"
+    return f"{oom}; last output: {message.strip()}" if message and message.strip() else oom
 
 
 def _unschedulable(pods: list[Mapping[str, Any]]) -> tuple[datetime | None, str | None]:

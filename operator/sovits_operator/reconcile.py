@@ -5,12 +5,16 @@ it observations and carry out the actions it returns, after writing the status i
 (status first: a Job is only ever created for an attempt the status already names).
 
 Bookkeeping. Status is the record of truth: a step is done when status says so, never because
-a Job exists. ``status.steps`` holds one record per handled request, in the order handled; a
-request ``(name, requestId)`` is handled once a record with that pair exists, and the newest
-record of a step is that step's state. A request without a requestId is handled by the first
-record without one: give ids to run a step again. ``pipeline: full`` asks, under the request
-id ``pipeline``, for the first step not completed, unless it asked for that step before: a
-failed or cancelled step stops the pipeline until someone requests that step again.
+a Job exists. ``status.steps`` holds one record per handled request, in the order handled, and
+the newest record of a step is that step's state. Each entry of ``spec.steps`` is one request,
+identified by its name, requestId and params (the record keeps a digest of the params): the
+n-th of identical entries is handled once n records match it. So an edited entry (other params
+or requestId) is a new request and runs, an entry repeated runs again, and an entry removed
+undoes nothing; a user can tell from the manifest alone what will run. ``pipeline: full``
+asks, under the request id ``pipeline``, for the first step not completed, unless it asked for
+that step before: a failed or cancelled step stops the pipeline until that step is requested again.
+When nothing is left to run the task is ``completed`` unless a requested step's newest record
+is failed: then it stays ``failed``, whatever ran after.
 
 A failure or a cancel also records the requests waiting behind it as cancelled ("not run"),
 so the task stops; a request added afterwards resumes it. Attempts are numbered per step
@@ -19,6 +23,8 @@ across the whole task, so a step run again never reuses an old Job's name.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +66,7 @@ INVALID_PARAMS = "InvalidParams"
 PREREQUISITE_MISSING = "PrerequisiteMissing"
 CANCELLED = "Cancelled"
 POD_UNSCHEDULABLE = "PodUnschedulable"
+WAITING_FOR_RESOURCES = "WaitingForResources"
 SCHEDULED = "Scheduled"
 
 JobState = Literal["active", "succeeded", "failed"]
@@ -113,6 +120,9 @@ class Event:
     type: EventType
     reason: str
     message: str
+    # The step and attempt the decision concerns, for the operator's log line.
+    step: str | None = None
+    attempt: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +153,24 @@ def reconcile(
     return _Pass(task, jobs, now, settings, progress or {}).run()
 
 
-def request_key(request: StepRequest) -> tuple[str, str | None]:
-    return (request.name, request.request_id)
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A request's params as written (key order aside): other params make another request."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _match(free: list[StepStatus], request: StepRequest) -> StepStatus | None:
+    """Take the record that handled ``request`` out of ``free``, if there is one."""
+    candidates = [i for i, r in enumerate(free) if (r.name, r.request_id) == (request.name, request.request_id)]
+    if not candidates:
+        return None
+    digest = params_digest(request.params)
+    # Records written before digests existed handle a request with the same name and id.
+    for wanted in (digest, None):
+        for i in candidates:
+            if free[i].params_digest == wanted:
+                return free.pop(i)
+    return None
 
 
 def completed_steps(records: Sequence[StepStatus]) -> set[str]:
@@ -155,24 +181,33 @@ def completed_steps(records: Sequence[StepStatus]) -> set[str]:
 
 def pending_requests(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> list[StepRequest]:
     """Requests not yet handled, in order: the listed ones, then the pipeline's next step."""
-    seen: set[tuple[str, str | None]] = {(r.name, r.request_id) for r in records}
-    pending = []
-    for request in spec.steps:
-        if request_key(request) not in seen:
-            seen.add(request_key(request))
-            pending.append(request)
+    free = list(records)
+    pending = [request for request in spec.steps if _match(free, request) is None]
     if spec.pipeline == "full":
         upcoming = [name for name in STEP_ORDER if name not in completed_steps(records)]
-        if upcoming and (upcoming[0], PIPELINE_REQUEST) not in seen:
+        asked = {r.name for r in records if r.request_id == PIPELINE_REQUEST}
+        if upcoming and upcoming[0] not in asked:
             pending.append(StepRequest(name=upcoming[0], request_id=PIPELINE_REQUEST))
     return pending
 
 
-def weighted_progress(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> float:
-    """Progress over the requested steps, each counted by its catalog weight."""
+def request_of(spec: TrainingTaskSpec, record: StepStatus) -> StepRequest | None:
+    """The request a record handles; after an edit, the entry with the same name and requestId."""
+    same = [r for r in spec.steps if (r.name, r.request_id) == (record.name, record.request_id)]
+    exact = next((r for r in same if params_digest(r.params) == record.params_digest), None)
+    return exact or next(iter(same), None)
+
+
+def requested_steps(spec: TrainingTaskSpec) -> set[StepName]:
     requested: set[StepName] = {r.name for r in spec.steps}
     if spec.pipeline == "full":
         requested |= set(STEP_ORDER)
+    return requested
+
+
+def weighted_progress(spec: TrainingTaskSpec, records: Sequence[StepStatus]) -> float:
+    """Progress over the requested steps, each counted by its catalog weight."""
+    requested = requested_steps(spec)
     total = sum(CATALOG[name].weight for name in requested)
     if not total:
         return 0.0
@@ -228,6 +263,8 @@ class _Pass:
         self.records = self.status.steps
         self.jobs = {job.name: job for job in jobs}
         self.now = now
+        # Times recorded in status have whole seconds, as Kubernetes' own (a Job's completionTime).
+        self.stamp = now.replace(microsecond=0)
         self.settings = settings
         self.progress = progress
         self.actions: list[Action] = []
@@ -264,13 +301,42 @@ class _Pass:
         if pending:
             self._start(pending[0])
         elif self.status.phase == "running":
-            self._set_phase("completed")
-            self.ready = (True, COMPLETED, "every requested step completed")
-            self._event("Normal", COMPLETED, "every requested step completed")
+            self._at_rest()
+
+    def _at_rest(self) -> None:
+        """Nothing left to run: the phase sums up the newest record of every requested step."""
+        latest = {r.name: r for r in self.records}
+        newest = [latest[name] for name in STEP_ORDER if name in requested_steps(self.spec) and name in latest]
+        failed = [r for r in newest if r.phase == "failed"]
+        if failed:
+            first = failed[0]
+            message = f"{first.name} failed earlier and was not requested again: {first.message}"
+            self.status.current_step = first.name
+            self.status.error_message = message
+            self._set_phase("failed")
+            self.ready = (False, STEP_FAILED, message)
+            self._event("Warning", STEP_FAILED, message, first)
+            return
+        not_run = [r.name for r in newest if r.phase != "completed"]
+        message = "every requested step completed"
+        if not_run:
+            message = f"every step requested since completed; not run: {', '.join(not_run)}"
+        self.status.current_step = None
+        self._set_phase("completed")
+        self.ready = (True, COMPLETED, message)
+        self._event("Normal", COMPLETED, message)
 
     def _start(self, request: StepRequest) -> None:
         definition = CATALOG[request.name]
-        record = StepStatus(name=request.name, phase="running", request_id=request.request_id, started_at=self.now)
+        if self.status.phase != "running":
+            self._begin_run()
+        record = StepStatus(
+            name=request.name,
+            phase="running",
+            request_id=request.request_id,
+            params_digest=params_digest(request.params),
+            started_at=self.stamp,
+        )
         self.records.append(record)
         self.status.current_step = request.name
         try:
@@ -286,7 +352,7 @@ class _Pass:
         record.job_name = launch.job_name
         self._set_phase("running")
         self.actions.append(CreateJob(launch))
-        self._event("Normal", STEP_STARTED, f"{request.name} started as Job {launch.job_name}")
+        self._event("Normal", STEP_STARTED, f"{request.name} started as Job {launch.job_name}", record, attempt)
         self._running(record)
         return None
 
@@ -308,22 +374,27 @@ class _Pass:
         reported = self.progress.get(record.name)
         if reported is not None:
             record.progress = max(record.progress, min(100.0, max(0.0, float(reported))))
+        self._running(record)
         if job.unschedulable_since is not None:
+            detail = job.unschedulable_message or "no node fits its pods"
+            limit = self.settings.max_attempts
+            waiting = f"{record.name} waiting for resources (attempt {record.attempts} of {limit}): {detail}"
+            self.ready = (False, WAITING_FOR_RESOURCES, waiting)
             waited = (self.now - job.unschedulable_since).total_seconds()
             threshold = self.settings.unschedulable_after_s
             if waited >= threshold:
-                detail = job.unschedulable_message or "no node fits its pods"
                 self.unschedulable = f"{record.name} cannot be scheduled: {detail}"
             else:
                 self._requeue(threshold - waited)
-        self._running(record)
 
     def _completed(self, record: StepStatus, job: ObservedJob) -> None:
         record.phase = "completed"
-        record.finished_at = job.finished_at or self.now
+        record.finished_at = job.finished_at or self.stamp
         record.progress = 100.0
         record.message = None
-        self._event("Normal", STEP_COMPLETED, f"{record.name} completed (Job {job.name})")
+        exp = f"experiments/{self.spec.exp_name}/"
+        record.outputs = [exp if folder == "experiments" else f"{folder}/" for folder in CATALOG[record.name].outputs]
+        self._event("Normal", STEP_COMPLETED, f"{record.name} completed (Job {job.name})", record)
 
     def _attempt_failed(self, record: StepStatus, job: ObservedJob) -> None:
         detail = job.message or f"Job {job.name} failed"
@@ -337,9 +408,9 @@ class _Pass:
         note = f"attempt {record.attempts} of {limit} failed: {detail}"
         if record.message != note:
             record.message = note
-            self._event("Warning", ATTEMPT_FAILED, f"{record.name} {note}")
+            self._event("Warning", ATTEMPT_FAILED, f"{record.name} {note}", record)
         following = record.attempts + 1
-        failed_at = job.finished_at or record.started_at or self.now
+        failed_at = job.finished_at or record.started_at or self.stamp
         retry_at = failed_at + timedelta(seconds=following * self.settings.retry_backoff_s)
         if self.now < retry_at:
             self._requeue((retry_at - self.now).total_seconds())
@@ -350,7 +421,8 @@ class _Pass:
         launch = self._create(record)
         if launch is not None:
             self._event("Normal", STEP_RETRYING,
-                        f"{record.name} attempt {following} of {limit} started as Job {launch.job_name}")  # fmt: skip
+                        f"{record.name} attempt {following} of {limit} started as Job {launch.job_name}",
+                        record, launch.attempt)  # fmt: skip
         return None
 
     def _interrupted(self, record: StepStatus, detail: str) -> None:
@@ -370,7 +442,8 @@ class _Pass:
         """Create the Job of the record's current attempt, its params taken again from its request."""
         index = next(i for i, r in enumerate(self.records) if r is record)
         attempt = self._attempts_before(index, record.name) + record.attempts + record.interruptions
-        raw = next((r.params for r in self.spec.steps if request_key(r) == (record.name, record.request_id)), {})
+        request = request_of(self.spec, record)
+        raw = request.params if request is not None else {}
         try:
             params = CATALOG[record.name].parse_params(raw)
         except InvalidInput as exc:  # the request was edited since it started
@@ -394,20 +467,20 @@ class _Pass:
 
     def _fail(self, record: StepStatus, reason: str, message: str) -> None:
         record.phase = "failed"
-        record.finished_at = self.now
+        record.finished_at = self.stamp
         record.message = message
         self.status.error_message = message
         self._skip_pending(f"not run: {record.name} failed")
         self._set_phase("failed")
         self.ready = (False, reason, message)
-        self._event("Warning", reason, f"{record.name} failed: {message}")
+        self._event("Warning", reason, f"{record.name} failed: {message}", record)
 
     def _cancel(self) -> None:
         active = self._active()
         stopped = False
         if active is not None:
             active.phase = "cancelled"
-            active.finished_at = self.now
+            active.finished_at = self.stamp
             active.message = "cancelled"
             stopped = True
         stopped = self._skip_pending("cancelled before it started") or stopped
@@ -425,7 +498,7 @@ class _Pass:
         for request in pending:
             self.records.append(
                 StepStatus(name=request.name, phase="cancelled", request_id=request.request_id,
-                           finished_at=self.now, message=note)
+                           params_digest=params_digest(request.params), finished_at=self.stamp, message=note)
             )  # fmt: skip
         return bool(pending)
 
@@ -447,13 +520,23 @@ class _Pass:
 
     # -- status ----------------------------------------------------------------------------
 
+    def _begin_run(self) -> None:
+        self.status.started_at = self.stamp
+        self.status.finished_at = None
+        self.status.duration = None
+
     def _set_phase(self, phase: Phase) -> None:
-        if self.status.phase == phase:
+        if self.status.phase == phase and (phase in ("created", "running") or self.status.finished_at is not None):
             return
         self.status.phase = phase
         if phase == "running":
             self.status.error_message = None
             self.new_run = True
+        elif phase != "created":
+            status = self.status
+            status.finished_at = self.stamp
+            if status.started_at is not None:
+                status.duration = go_duration(status.finished_at - status.started_at)
 
     def _finish(self) -> None:
         status = self.status
@@ -477,7 +560,7 @@ class _Pass:
             if not was_unschedulable:
                 self._event("Warning", POD_UNSCHEDULABLE, self.unschedulable)
         elif was_unschedulable:
-            self._condition(UNSCHEDULABLE, False, SCHEDULED, "no pod is waiting for resources")
+            self._condition(UNSCHEDULABLE, False, *_no_longer_waiting(status.phase))
         for condition in status.conditions:
             condition.observed_generation = generation
 
@@ -491,7 +574,7 @@ class _Pass:
             message,
         ):
             return
-        since = self.now
+        since = self.stamp
         if existing is not None and existing.status == value:
             since = existing.last_transition_time
         fresh = Condition(type=type_, status=value, reason=reason, message=message, last_transition_time=since)
@@ -500,12 +583,37 @@ class _Pass:
         else:
             conditions[conditions.index(existing)] = fresh
 
-    def _event(self, type_: EventType, reason: str, message: str) -> None:
-        self.actions.append(Event(type_, reason, message))
+    def _event(
+        self, type_: EventType, reason: str, message: str, record: StepStatus | None = None, attempt: int | None = None
+    ) -> None:
+        step = record.name if record is not None else None
+        if record is not None and attempt is None and record.attempts:
+            index = next(i for i, r in enumerate(self.records) if r is record)
+            attempt = self._attempts_before(index, record.name) + record.attempts
+        self.actions.append(Event(type_, reason, message, step, attempt))
 
     def _requeue(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+def go_duration(delta: timedelta) -> str:
+    """``1h2m3s``, as kubectl prints durations."""
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def _no_longer_waiting(phase: Phase) -> tuple[str, str]:
+    """Reason and message of an Unschedulable condition turning False: the pod ran, or never will."""
+    if phase == "cancelled":
+        return CANCELLED, "stopped waiting: the task was cancelled before its pods were scheduled"
+    if phase == "failed":
+        return STEP_FAILED, "stopped waiting: the step failed before its pods were scheduled"
+    return SCHEDULED, "no pod is waiting for resources"
 
 
 def _condition(conditions: Sequence[Condition], type_: str) -> Condition | None:

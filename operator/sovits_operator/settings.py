@@ -43,6 +43,11 @@ class GpuSettings(BaseModel):
     resource_name: str = Field(default="nvidia.com/gpu", description="Extended resource of a GPU.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="For GPU step pods.")
     tolerations: list[dict[str, Any]] = Field(default_factory=list, description="For GPU step pods.")
+    node_label: str = Field(
+        default="nvidia.com/gpu.present",
+        description="Label that is 'true' on GPU nodes (NVIDIA GPU feature discovery sets this one); pods that "
+        "need no GPU stay off those nodes unless their affinity says otherwise. Empty: they may run anywhere.",
+    )
 
 
 class TrainingDefaults(BaseModel):
@@ -79,6 +84,17 @@ class ImageSettings(BaseModel):
         return self.per_step.get(step, self.default)
 
 
+# A Kubernetes resource quantity (1, 500m, 2Gi, 1.5G ...).
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+
+
+class StepResources(BaseModel):
+    """A step's cpu request and memory request-and-limit, over the catalog's profile."""
+
+    cpu: str | None = Field(default=None, pattern=QUANTITY)
+    memory: str | None = Field(default=None, pattern=QUANTITY)
+
+
 class OperatorSettings(BaseModel):
     namespace: str | None = Field(default=None, description="Watch one namespace; None watches all.")
     max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts of a step before it fails.")
@@ -102,7 +118,13 @@ class OperatorSettings(BaseModel):
     step_node_selector: dict[str, str] = Field(default_factory=dict)
     step_tolerations: list[dict[str, Any]] = Field(default_factory=list)
     step_affinity: dict[str, Any] = Field(default_factory=dict, description="Affinity of every step pod.")
+    step_resources: dict[StepName, StepResources] = Field(
+        default_factory=dict, description="Per step: cpu and memory over the catalog's (memory is also the limit)."
+    )
     annotation_prefix: str = "sovits.io"
+    kopf_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Level of kopf's own logs; INFO adds a line per handler call."
+    )
 
 
 class ApiSettings(BaseModel):

@@ -29,6 +29,13 @@ def test_posted_step_reads_running_before_the_operator_records_it() -> None:
     assert view.progress == 50.0
 
 
+def test_a_completed_task_names_its_last_step_as_the_seed_did_though_the_operator_clears_it() -> None:
+    status = {"phase": "completed", "steps": [record("convert_audio", "completed", "r1"),
+                                              record("slice_audio", "completed", "r2")]}  # fmt: skip
+    view = task_view(task(steps=[request("convert_audio", "r1"), request("slice_audio", "r2")], status=status))
+    assert (view.status, view.current_step) == ("completed", "slice_audio")
+
+
 def test_rerun_of_a_completed_step_is_not_mistaken_for_its_old_completion() -> None:
     t = task(
         steps=[request("convert_audio", "r1"), request("convert_audio", "r2")],

@@ -7,6 +7,8 @@ the API server's own RBAC authorizer.
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.chart.conftest import ALL_OPTIONS, Render
 from tests.support.cluster import ClusterInfo
 from tests.support.helm_release import (
     API_SA,
+    CHART,
     OPERATOR_SA,
     Release,
     install,
@@ -246,3 +249,78 @@ def test_cluster_wide_accounts_still_read_no_arbitrary_secret_and_create_no_pod(
     # The tokens Secret is readable in the release namespace only.
     assert cluster_wide.can(API_SA, "get", "secrets", name="sovits-api-tokens")
     assert not cluster_wide.can(API_SA, "get", "secrets", name="sovits-api-tokens", namespace=other)
+
+
+# The CRD applied with kubectl before helm install -----------------------------------------------
+
+CRD_NAME = "trainingtasks.sovits.io"
+HELM_OWNERSHIP = ("app.kubernetes.io/managed-by", "meta.helm.sh/release-name", "meta.helm.sh/release-namespace")
+
+
+def adoption_commands(release: str, namespace: str) -> list[list[str]]:
+    """The kubectl lines of install.md's "If the CRD is already there", for this release."""
+    text = (CHART.parents[1] / "docs" / "install.md").read_text(encoding="utf-8")
+    section = text.split("**If the CRD is already there.**", 1)[1].split("**Where pods run.**", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("kubectl ")]
+    assert len(lines) == 2, lines
+    ours = {
+        "release-name=sovits": f"release-name={release}",
+        "release-namespace=sovits": f"release-namespace={namespace}",
+    }
+    commands = []
+    for line in lines:
+        for theirs, mine in ours.items():
+            line = line.replace(theirs, mine)
+        commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def crd_helm_metadata(cluster: ClusterInfo) -> dict[str, str]:
+    meta = json.loads(cluster.kubectl("get", "crd", CRD_NAME, "-o", "json"))["metadata"]
+    found = {**meta.get("labels", {}), **meta.get("annotations", {})}
+    return {key: found[key] for key in HELM_OWNERSHIP if key in found}
+
+
+@pytest.fixture
+def crd_left_as_kubectl_applied(cluster: ClusterInfo) -> Iterator[None]:
+    """The session's CRD, as `kubectl apply -f crds/` made it; afterwards no release owns it again."""
+    assert crd_helm_metadata(cluster) == {}
+    yield
+    cluster.kubectl("label", "crd", CRD_NAME, "app.kubernetes.io/managed-by-")
+    cluster.kubectl("annotate", "crd", CRD_NAME, "meta.helm.sh/release-name-", "meta.helm.sh/release-namespace-",
+                    "helm.sh/resource-policy-")  # fmt: skip
+
+
+@pytest.mark.usefixtures("crd_left_as_kubectl_applied")
+@pytest.mark.parametrize("way", ["take-ownership", "label-and-annotate"])
+def test_helm_install_after_kubectl_apply_of_the_crd_works_as_the_install_guide_says(
+    cluster: ClusterInfo, way: str
+) -> None:
+    namespace = cluster.create_namespace("adopt")
+    release = f"adopt-{way[:4]}"
+    install = [str(cluster.helm), "install", release, str(CHART), "--namespace", namespace]
+    try:
+        refused = subprocess.run(install, env=cluster.env, capture_output=True, text=True, timeout=180)
+        assert refused.returncode != 0 and "invalid ownership metadata" in refused.stderr
+
+        if way == "take-ownership":
+            install.append("--take-ownership")
+        else:
+            for command in adoption_commands(release, namespace):
+                cluster.kubectl(*command)
+        adopted = subprocess.run(install, env=cluster.env, capture_output=True, text=True, timeout=180)
+
+        assert adopted.returncode == 0, adopted.stderr
+        assert crd_helm_metadata(cluster) == {
+            "app.kubernetes.io/managed-by": "Helm",
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        }
+    finally:
+        subprocess.run([str(cluster.helm), "uninstall", release, "--namespace", namespace], env=cluster.env,
+                       capture_output=True, timeout=180)  # fmt: skip
+        kubectl(cluster, "delete", "namespace", namespace, "--wait=false")
+    assert (
+        cluster.kubectl("get", "crd", CRD_NAME, "-o", "name").strip()
+        == f"customresourcedefinition.apiextensions.k8s.io/{CRD_NAME}"
+    )

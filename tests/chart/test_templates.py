@@ -282,6 +282,49 @@ def test_default_settings_leave_the_queue_unset_and_use_the_release_namespace(re
     assert loaded.images.default == "ghcr.io/sovits-operator/step:0.1.0"
 
 
+OFF_GPU_NODES = {
+    "requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}
+        ]
+    }
+}
+
+
+def pod_affinity(rendered: Rendered, name: str) -> dict[str, Any] | None:
+    return rendered.one("Deployment", name)["spec"]["template"]["spec"].get("affinity")  # type: ignore[no-any-return]
+
+
+def test_the_operator_and_the_api_stay_off_gpu_nodes_by_default(render: Render) -> None:
+    rendered = render()
+
+    assert pod_affinity(rendered, OPERATOR) == {"nodeAffinity": OFF_GPU_NODES}
+    assert pod_affinity(rendered, API) == {"nodeAffinity": OFF_GPU_NODES}
+
+
+def test_a_node_affinity_of_ones_own_or_an_empty_gpu_label_replaces_the_rule(render: Render, tmp_path: Path) -> None:
+    spread = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"api": {"affinity": spread}}))
+
+    own = render(ALL_OPTIONS, values)  # the operator brings a nodeAffinity, the API only a podAntiAffinity
+    anywhere = render(sets={"gpu.nodeLabel": ""})
+
+    operator = pod_affinity(own, OPERATOR)
+    assert operator is not None and operator["nodeAffinity"] != OFF_GPU_NODES
+    assert pod_affinity(own, API) == {**spread, "nodeAffinity": OFF_GPU_NODES}
+    assert (pod_affinity(anywhere, OPERATOR), pod_affinity(anywhere, API)) == (None, None)
+
+
+@pytest.mark.usefixtures("no_sovits_env")
+def test_the_gpu_node_label_reaches_the_operators_settings(render: Render, tmp_path: Path) -> None:
+    default = settings_module.load(settings_file(render(), tmp_path))
+    assert default.gpu.node_label == "nvidia.com/gpu.present"
+
+    custom = settings_module.load(settings_file(render(sets={"gpu.nodeLabel": "example.com/gpu"}), tmp_path))
+    assert custom.gpu.node_label == "example.com/gpu"
+
+
 def test_a_digest_wins_over_the_tag(render: Render) -> None:
     deployment = render(ALL_OPTIONS).one("Deployment", OPERATOR)
     assert container(deployment)["image"] == (

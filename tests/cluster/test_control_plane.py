@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from typing import Any
 
@@ -56,7 +57,27 @@ def test_the_short_name_and_printer_columns_are_served(cluster: ClusterInfo, nam
     table = cluster.kubectl("get", "tt", "-n", namespace, "-o", "wide")
 
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "PHASE", "STEP", "PROGRESS", "AGE", "MESSAGE"]
+    assert header == ["NAME", "PHASE", "STEP", "PROGRESS", "READY", "REASON", "DURATION", "AGE", "MESSAGE"]
+
+
+def undescribed_fields(explained: str) -> list[str]:
+    """Fields under FIELDS: of `kubectl explain` with no indented description below them (enums aside)."""
+    lines = [line for line in explained.split("FIELDS:", 1)[1].splitlines() if not line.startswith("  enum: ")]
+    return [
+        line.split()[0]
+        for line, after in zip(lines, [*lines[1:], ""], strict=True)
+        if re.match(r"^  \w+\t<", line) and (not after.startswith("    ") or after.strip() == "<no description>")
+    ]
+
+
+def test_kubectl_explain_describes_every_spec_and_status_field(cluster: ClusterInfo) -> None:
+    spec = cluster.kubectl("explain", "trainingtask.spec")
+    status = cluster.kubectl("explain", "trainingtask.status")
+    epochs = cluster.kubectl("explain", "trainingtask.spec.epochsS1")
+
+    assert "epochsS2" in spec and "conditions" in status
+    assert undescribed_fields(spec) + undescribed_fields(status) == []
+    assert "GPT" in epochs and "train_gpt" in epochs
 
 
 def test_an_unknown_step_name_is_rejected_by_the_api_server(cluster: ClusterInfo, namespace: str) -> None:

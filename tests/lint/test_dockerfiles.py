@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -62,7 +65,64 @@ def test_the_operator_image_installs_no_steps_extra_and_no_torch() -> None:
     assert "torch" not in text
 
 
-def test_the_step_image_clones_upstream_at_a_pinned_tag() -> None:
+def pinned(script: str, variable: str) -> str:
+    """A `name=value` pin from one of the hack/ scripts."""
+    (value,) = re.findall(rf"^{variable}=(\S+)$", (REPO / "hack" / script).read_text(), re.MULTILINE)
+    return value
+
+
+def test_the_step_image_checks_upstreams_release_archive_against_the_pinned_checksum() -> None:
     text = instructions("step-images/Dockerfile")
-    assert "ARG GPT_SOVITS_REF=20250606v2pro" in text
-    assert '--branch "${GPT_SOVITS_REF}"' in text
+    # The same archive and checksum hack/upstream.sh prepares the tests' upstream environment from.
+    assert "ARG GPT_SOVITS_URL=https://github.com/RVC-Boss/GPT-SoVITS/archive/refs/tags/20250606v2pro.tar.gz" in text
+    assert f"ARG GPT_SOVITS_SHA256={pinned('upstream.sh', 'archive_sha')}" in text
+    assert 'echo "${GPT_SOVITS_SHA256}  /tmp/gpt-sovits.tar.gz" | sha256sum --check --strict' in text
+    assert "git clone" not in text
+
+
+def test_the_step_image_pins_torch_as_the_tests_upstream_environment_does() -> None:
+    text = instructions("step-images/Dockerfile")
+    assert f"ARG TORCH_VERSION={pinned('upstream.sh', 'torch_version')}" in text
+    assert "--index-url" not in text  # PyPI's wheels carry the CUDA libraries
+
+
+def test_the_step_images_nltk_packages_are_pinned_to_the_archives_files() -> None:
+    text = instructions("step-images/Dockerfile")
+    with tarfile.open(REPO.parent / "shared" / "upstream" / "nltk_data.tar.gz") as archive:
+        for member in archive.getmembers():
+            if member.isfile():
+                data = archive.extractfile(member)
+                assert data is not None
+                digest = hashlib.sha256(data.read()).hexdigest()
+                assert f"{digest} /opt/{member.name}" in text, member.name
+
+
+def stage(dockerfile: str, name: str) -> str:
+    """The instructions of one build stage."""
+    stages = re.split(r"^FROM ", instructions(dockerfile), flags=re.MULTILINE)
+    (found,) = [s for s in stages if s.split("\n", 1)[0].endswith(f" AS {name}")]
+    return found
+
+
+def test_the_audio_target_installs_no_torch_and_no_upstream() -> None:
+    for name in ("build-audio", "step-audio", "runtime"):
+        text = stage("step-images/Dockerfile", name)
+        assert "TORCH_VERSION" not in text
+        assert "GPT_SOVITS" not in text
+    assert 'pip install --no-cache-dir ".[steps]"' in stage("step-images/Dockerfile", "build-audio")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_extra_ca_certificates_reach_pip_in_the_build_only(dockerfile: str) -> None:
+    text = instructions(dockerfile)
+    assert "--mount=type=secret,id=extra-ca" in text
+    assert "PIP_CERT=/opt/build-ca.pem" in text
+    # Final stages copy the virtual environment, never the bundle.
+    assert "COPY --from=build /opt/build-ca.pem" not in text
+
+
+def test_the_step_images_start_under_tini_as_uid_1000() -> None:
+    runtime = stage("step-images/Dockerfile", "runtime")
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in runtime
+    for name in ("step-audio", "step"):
+        assert "USER 1000:1000" in stage("step-images/Dockerfile", name)

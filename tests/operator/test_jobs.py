@@ -153,6 +153,23 @@ def test_a_cpu_step_asks_for_its_profile_and_no_gpu() -> None:
     assert "nvidia.com/gpu" not in resources["limits"]
 
 
+def test_settings_resize_one_step_and_leave_the_others_at_their_profile() -> None:
+    sized = {"step_resources": {"convert_audio": {"memory": "512Mi"}, "slice_audio": {"cpu": "250m"}}}
+
+    convert = container(built(operator=sized))["resources"]
+    slice_ = container(built(run=launch("slice_audio"), operator=sized))["resources"]
+    denoise = container(built(run=launch("denoise_audio"), operator=sized))["resources"]
+
+    assert convert == {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
+    assert slice_["requests"] == {"cpu": "250m", "memory": "2Gi"}
+    assert denoise == container(built(run=launch("denoise_audio")))["resources"]
+
+
+def test_a_step_size_that_is_no_quantity_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"operator\.step_resources\.convert_audio\.memory"):
+        settings(operator={"step_resources": {"convert_audio": {"memory": "lots"}}})
+
+
 def test_a_gpu_step_asks_for_the_launchs_gpus_under_the_configured_resource_name() -> None:
     job = built(run=launch("train_sovits", gpus=4), gpu={"resource_name": "amd.com/gpu"})
 
@@ -187,6 +204,42 @@ def test_cpu_pods_get_only_the_general_step_placement() -> None:
 
     assert pod(job)["nodeSelector"] == {"zone": "z1"}
     assert "tolerations" not in pod(job)
+
+
+OFF_GPU_NODES = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "NotIn", "values": ["true"]}]}
+            ]
+        }
+    }
+}
+
+
+def test_cpu_pods_stay_off_gpu_nodes_by_default() -> None:
+    assert pod(built())["affinity"] == OFF_GPU_NODES
+
+
+def test_cpu_pods_keep_other_affinity_from_settings_beside_the_gpu_rule() -> None:
+    spread = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+
+    assert pod(built(operator={"step_affinity": spread}))["affinity"] == {**spread, **OFF_GPU_NODES}
+
+
+def test_gpu_pods_and_pods_of_a_task_on_cpu_only_differ_as_their_steps_need() -> None:
+    gpu_pod = pod(built(run=launch("train_gpt", gpus=1)))
+    cpu_only_training = pod(built(run=launch("train_gpt", gpus=0)))
+
+    assert "affinity" not in gpu_pod
+    assert cpu_only_training["affinity"] == OFF_GPU_NODES
+
+
+def test_a_node_affinity_of_the_users_or_an_empty_label_lets_cpu_pods_anywhere() -> None:
+    own = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}
+
+    assert pod(built(operator={"step_affinity": own}))["affinity"] == own
+    assert "affinity" not in pod(built(gpu={"node_label": ""}))
 
 
 # -- the Job ------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ def cond(type_: str, at: str = "2025-01-01T12:05:00Z", **extra: Any) -> dict[str
     return {"type": type_, "status": "True", "lastTransitionTime": at, **extra}
 
 
-def pod(phase: str, *, exit_code: int | None = None, message: str | None = None,
+def pod(phase: str, *, exit_code: int | None = None, message: str | None = None, reason: str = "Error",
         scheduled: dict[str, Any] | None = None, name: str = "p1") -> dict[str, Any]:  # fmt: skip
     status: dict[str, Any] = {"phase": phase, "conditions": [scheduled] if scheduled else []}
     if exit_code is not None:
-        terminated = {"exitCode": exit_code, "message": message, "finishedAt": "2025-01-01T12:04:00Z"}
+        terminated = {"exitCode": exit_code, "reason": reason, "message": message, "finishedAt": "2025-01-01T12:04:00Z"}
         status["containerStatuses"] = [{"name": "step", "state": {"terminated": terminated}}]
     return prune_pod({"metadata": {"name": name, "labels": {"batch.kubernetes.io/job-name": JOB}}, "status": status})
 
@@ -50,6 +50,15 @@ def test_a_failed_job_carries_its_pods_exit_code_and_termination_message() -> No
     )
 
     assert (seen.state, seen.exit_code, seen.message) == ("failed", 75, "S3 down")
+
+
+def test_a_container_killed_at_its_memory_limit_is_named_oomkilled_before_its_log_tail() -> None:
+    observed = observe_job(job(cond("Failed")), [pod("Failed", exit_code=137, reason="OOMKilled", message="loading\n")])
+    assert observed.exit_code == 137
+    assert observed.message == "OOMKilled: the step went over its memory limit; last output: loading"
+
+    silent = observe_job(job(cond("Failed")), [pod("Failed", exit_code=137, reason="OOMKilled")])
+    assert silent.message == "OOMKilled: the step went over its memory limit"
 
 
 def test_bad_input_from_any_shard_wins_so_the_step_is_not_retried() -> None:

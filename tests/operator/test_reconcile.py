@@ -287,6 +287,99 @@ def test_the_pipeline_stops_at_a_failed_step_until_that_step_is_requested_again(
     assert resumed.status.phase == "completed"
 
 
+# -- edits: each entry of spec.steps is one request, identified by name, requestId and params ----
+
+BAD_SLICE = {"name": "slice_audio", "params": {"min_length": -34}}
+FIXED_SLICE = {"name": "slice_audio", "params": {"threshold": -34, "min_length": 4000}}
+
+
+def a_task_whose_slice_failed_on_its_params() -> TrainingTask:
+    task, _ = step_once(a_task("convert_audio", BAD_SLICE))
+    task, _ = step_once(task, [succeeded("voice1-convert-audio-1")])
+    assert (task.status.phase, record(task, "slice_audio")["phase"]) == ("failed", "failed")
+    return task
+
+
+def test_an_edited_request_runs_with_its_new_params_and_a_repeated_entry_runs_again() -> None:
+    # The edit: slice_audio's params fixed and convert_audio listed again, no requestIds.
+    edited = with_spec(
+        a_task_whose_slice_failed_on_its_params(),
+        steps=[{"name": "convert_audio"}, FIXED_SLICE, {"name": "convert_audio"}],
+    )
+
+    task, _, order = run_to_rest(edited)
+
+    assert order == ["voice1-slice-audio-1", "voice1-convert-audio-2"]
+    assert task.status.phase == "completed"
+    assert [(s.name, s.phase) for s in task.status.steps] == [
+        ("convert_audio", "completed"),
+        ("slice_audio", "failed"),
+        ("slice_audio", "completed"),
+        ("convert_audio", "completed"),
+    ]
+    assert (ready(task).status, ready(task).message) == ("True", "every requested step completed")
+
+
+def test_a_failed_request_left_as_it_was_keeps_the_task_failed_whatever_ran_after() -> None:
+    task = a_task_whose_slice_failed_on_its_params()
+
+    task, _, order = run_to_rest(
+        with_spec(task, steps=[{"name": "convert_audio"}, BAD_SLICE, {"name": "convert_audio"}])
+    )
+
+    assert order == ["voice1-convert-audio-2"]
+    assert task.status.phase == "failed"
+    assert task.status.current_step == "slice_audio"
+    assert ready(task).reason == "StepFailed"
+    assert "slice_audio failed earlier and was not requested again" in (task.status.error_message or "")
+
+
+def test_an_unchanged_reordered_or_shortened_manifest_runs_nothing_again() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio", {"name": "slice_audio", "params": {"threshold": -40}}))
+    slice_first = [{"name": "slice_audio", "params": {"threshold": -40}}, {"name": "convert_audio"}]
+
+    for steps in (slice_first, [{"name": "convert_audio"}], []):
+        again, outcome = step_once(with_spec(task, steps=steps))
+
+        assert created_jobs(outcome) == [], steps
+        assert again.status.phase == "completed"
+
+
+def test_params_differing_only_in_key_order_are_the_same_request() -> None:
+    task, _, _ = run_to_rest(a_task({"name": "convert_audio", "params": {"sample_rate": 16000}}))
+
+    reordered = with_spec(
+        task, steps=[{"name": "convert_audio", "params": dict(reversed({"sample_rate": 16000}.items()))}]
+    )
+    _, outcome = step_once(reordered)
+
+    assert created_jobs(outcome) == []
+
+
+def test_a_running_request_edited_finishes_first_and_then_runs_with_the_new_params() -> None:
+    task, _ = step_once(a_task({"name": "convert_audio", "params": {"sample_rate": 16000}}))
+    edited = with_spec(task, steps=[{"name": "convert_audio", "params": {"sample_rate": 22050}}])
+
+    task, outcome = step_once(edited, [running("voice1-convert-audio-1")])
+    assert created_jobs(outcome) == [] and outcome.of(DeleteJob) == []
+
+    task, outcome = step_once(task, [succeeded("voice1-convert-audio-1")])
+    assert [(c.launch.job_name, c.launch.params) for c in outcome.of(CreateJob)] == [
+        ("voice1-convert-audio-2", {"sample_rate": 22050})
+    ]
+
+
+def test_a_record_written_before_params_digests_still_handles_its_request() -> None:
+    task, _, _ = run_to_rest(a_task({"name": "convert_audio", "params": {"sample_rate": 16000}}))
+    legacy = task.status.model_copy(
+        update={"steps": [s.model_copy(update={"params_digest": None}) for s in task.status.steps]}
+    )
+
+    _, outcome = step_once(task.model_copy(update={"status": legacy}))
+
+    assert created_jobs(outcome) == []
+
+
 # -- scheduling -------------------------------------------------------------------------------
 
 NO_GPU = "0/6 nodes are available: 2 Insufficient nvidia.com/gpu, 4 node(s) didn't match selector."
@@ -326,6 +419,25 @@ def test_the_unschedulable_condition_turns_false_once_the_pod_is_scheduled() -> 
     unschedulable = condition(task, "Unschedulable")
     assert unschedulable is not None and unschedulable.status == "False"
     assert "PodUnschedulable" not in reasons(outcome)
+
+
+def test_a_step_whose_pod_waits_for_resources_reads_waiting_at_once_in_ready() -> None:
+    task, _ = step_once(a_task_running_asr(), [waiting_for_gpu(15)])
+
+    assert (ready(task).status, ready(task).reason) == ("False", "WaitingForResources")
+    assert ready(task).message.startswith("asr_transcribe waiting for resources (attempt 1 of 3): ")
+    assert "nvidia.com/gpu" in ready(task).message
+
+
+def test_cancelling_a_step_that_never_got_its_pod_scheduled_says_so() -> None:
+    task, _ = step_once(a_task_running_asr(), [waiting_for_gpu(61)])
+
+    task, _ = step_once(with_spec(task, cancel=True), [waiting_for_gpu(62)])
+
+    unschedulable = condition(task, "Unschedulable")
+    assert unschedulable is not None and unschedulable.status == "False"
+    assert unschedulable.reason == "Cancelled"
+    assert unschedulable.message == "stopped waiting: the task was cancelled before its pods were scheduled"
 
 
 def a_task_running_asr() -> TrainingTask:
@@ -375,6 +487,69 @@ def test_a_new_request_after_cancel_resumes_the_task() -> None:
 
     assert created_jobs(outcome) == ["voice1-slice-audio-2"]
     assert task.status.phase == "running"
+
+
+# -- what status tells about a run ------------------------------------------------------------
+
+
+def test_a_run_records_its_start_finish_and_duration_in_whole_seconds() -> None:
+    start = T0 + timedelta(microseconds=250_000)
+    task, _ = step_once(a_task("convert_audio"), now=start)
+    assert (task.status.started_at, task.status.finished_at, task.status.duration) == (T0, None, None)
+    assert record(task, "convert_audio")["started_at"] == T0
+    assert ready(task).last_transition_time == T0
+
+    done_at = T0 + timedelta(minutes=62, seconds=3)
+    task, _ = step_once(
+        task, [succeeded("voice1-convert-audio-1", at=done_at)], now=done_at + timedelta(microseconds=7)
+    )
+
+    assert (task.status.finished_at, task.status.duration) == (done_at, "1h2m3s")
+
+
+def test_a_new_run_clears_the_last_runs_finish() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio"))
+
+    task, _ = step_once(add_request(task, "convert_audio", "again"), now=T0 + timedelta(hours=1))
+
+    assert (task.status.started_at, task.status.finished_at, task.status.duration) == (
+        T0 + timedelta(hours=1),
+        None,
+        None,
+    )
+
+
+def test_a_failure_ends_the_run_too() -> None:
+    task, _ = step_once(a_task("train_gpt"))
+
+    assert task.status.phase == "failed"
+    assert (task.status.started_at, task.status.finished_at, task.status.duration) == (T0, T0, "0s")
+
+
+def test_a_completed_step_lists_the_folders_it_wrote() -> None:
+    task, _, _ = run_to_rest(a_task(pipeline="full"))
+
+    assert record(task, "convert_audio")["outputs"] == ["converted_wav/"]
+    assert record(task, "train_sovits")["outputs"] == ["experiments/spk/"]
+    assert record(task, "test_inference")["outputs"] == ["output/"]
+
+
+def test_a_completed_task_names_no_current_step() -> None:
+    task, _, _ = run_to_rest(a_task("convert_audio"))
+
+    assert (task.status.phase, task.status.current_step) == ("completed", None)
+
+
+def test_events_name_the_step_and_attempt_they_are_about() -> None:
+    task, started = step_once(a_task("convert_audio"))
+    task, failing = step_once(task, [failed("voice1-convert-audio-1", at=T0)])
+    _, retried = step_once(task, [failed("voice1-convert-audio-1", at=T0)], now=T0 + timedelta(seconds=30))
+
+    assert [(e.reason, e.step, e.attempt) for o in (started, failing, retried) for e in o.of(Event)] == [
+        ("StepStarted", "convert_audio", 1),
+        ("AttemptFailed", "convert_audio", 1),
+        ("StepRetrying", "convert_audio", 2),
+    ]
 
 
 # -- progress, generations, events -------------------------------------------------------------

@@ -106,11 +106,20 @@ class Cluster:
     """One kwokctl cluster; ``start`` returns once nodes are Ready and the CRD is served."""
 
     def __init__(
-        self, workdir: Path, pools: tuple[NodePool, ...] = DEFAULT_POOLS, kwokctl_args: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        pools: tuple[NodePool, ...] = DEFAULT_POOLS,
+        kwokctl_args: tuple[str, ...] = (),
+        options: dict[str, Any] | None = None,
+        patches: tuple[dict[str, Any], ...] = (),
     ) -> None:
         self.workdir = workdir
         self.pools = pools
         self.kwokctl_args = kwokctl_args  # extra `kwokctl create cluster` flags (e.g. --kube-audit-policy)
+        # Extra KwokctlConfiguration options and componentsPatches (component flags): given in the
+        # config file rather than as --extra-args, which kwokctl 0.7.0 mis-indexes across components.
+        self.options = options or {}
+        self.patches = patches
         self.name = f"sovits-{uuid.uuid4().hex[:8]}"
         self.bin: Path | None = None
         self.kubeconfig = workdir / "kubeconfig"
@@ -134,7 +143,8 @@ class Cluster:
                 {
                     "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
                     "kind": "KwokctlConfiguration",
-                    "options": {"bindAddress": "127.0.0.1", **self._ports()},
+                    "options": {"bindAddress": "127.0.0.1", **self._ports(), **self.options},
+                    "componentsPatches": list(self.patches),
                 }
             )
         )
@@ -155,7 +165,8 @@ class Cluster:
         module = kwok_module_dir()
         for stage in DEFAULT_STAGES:
             self.kubectl("apply", "-f", str(module / stage))
-        self.apply_docs([node_manifest(f"{p.prefix}-{i}", p) for p in self.pools for i in range(p.count)])
+        if nodes := [node_manifest(f"{p.prefix}-{i}", p) for p in self.pools for i in range(p.count)]:
+            self.apply_docs(nodes)
         self.kubectl("apply", "--server-side", "-f", str(CRD))
         self.kubectl("wait", "--for=condition=Established", "crd/trainingtasks.sovits.io", "--timeout=60s")
         self._wait_nodes_ready(sum(p.count for p in self.pools))
@@ -181,6 +192,11 @@ class Cluster:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"fewer than {count} nodes Ready after {timeout}s")
+
+    @property
+    def pki(self) -> Path:
+        """The cluster's CA and the one admin certificate kwokctl gives every component."""
+        return self.workdir / "kwok" / "clusters" / self.name / "pki"
 
     @property
     def logs(self) -> Path:
@@ -221,6 +237,11 @@ class ClusterInfo:
     @property
     def helm(self) -> Path:
         return self.bin / "helm"
+
+    @property
+    def api_port(self) -> int:
+        server = yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        return int(server.rsplit(":", 1)[1])
 
     @property
     def env(self) -> dict[str, str]:

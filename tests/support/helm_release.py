@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +78,13 @@ def service_account_kubeconfig(cluster: ClusterInfo, namespace: str, service_acc
     return path
 
 
-def install(cluster: ClusterInfo, *extra: str) -> Iterator[Release]:
+def install(cluster: ClusterInfo, *extra: str, prepare: Callable[[str], None] | None = None) -> Iterator[Release]:
+    """The chart installed into a fresh namespace; ``prepare`` gets that namespace first (to
+    create the Secrets the release's pods read)."""
     namespace = cluster.create_namespace("chart")
     other = cluster.create_namespace("other")
+    if prepare is not None:
+        prepare(namespace)
     # The fixture owns the CRD (it applied crds/trainingtask.yaml); a release must not adopt it.
     out = helm(cluster, "install", RELEASE, str(CHART), "--namespace", namespace, "--set", "crds.enabled=false", *extra)
     try:

@@ -45,11 +45,16 @@ class S3Store:
         params.update(overrides)
         return boto3.client("s3", **params)
 
-    def env(self) -> dict[str, str]:
-        """The settings environment our processes read to reach this store."""
+    @property
+    def port(self) -> int:
+        return int(self.endpoint_url.rsplit(":", 1)[1])
+
+    def env(self, endpoint_url: str | None = None) -> dict[str, str]:
+        """The settings environment our processes read to reach this store (at ``endpoint_url``
+        when given: the address a real node's pods reach it by)."""
         return {
             "SOVITS_STORAGE__BACKEND": "s3",
-            "SOVITS_STORAGE__ENDPOINT_URL": self.endpoint_url,
+            "SOVITS_STORAGE__ENDPOINT_URL": endpoint_url or self.endpoint_url,
             "SOVITS_STORAGE__BUCKET": self.bucket,
             "SOVITS_STORAGE__REGION": self.region,
             "SOVITS_STORAGE__ACCESS_KEY_ID": self.access_key,

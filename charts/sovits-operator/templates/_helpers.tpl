@@ -94,6 +94,7 @@ gpu:
   default_device: {{ $v.gpu.defaultDevice | quote }}
   max_parallel: {{ int $v.gpu.maxParallel }}
   resource_name: {{ $v.gpu.resourceName | quote }}
+  node_label: {{ $v.gpu.nodeLabel | quote }}
   node_selector: {{- toYaml $v.steps.gpu.nodeSelector | nindent 4 }}
   tolerations: {{- toYaml $v.steps.gpu.tolerations | nindent 4 }}
 training:
@@ -193,5 +194,23 @@ api:
 {{- include "sovits-operator.clusterName" . }}
 {{- else }}
 {{- include "sovits-operator.componentName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The affinity of a pod that needs no GPU: the given one, plus a node affinity keeping it off
+nodes labelled <gpu.nodeLabel>=true unless it brings a node affinity of its own (the same rule
+the operator applies to CPU step pods). Call with (dict "affinity" ... "label" ...).
+*/}}
+{{- define "sovits-operator.affinity" -}}
+{{- $affinity := deepCopy (.affinity | default dict) -}}
+{{- if and .label (not (hasKey $affinity "nodeAffinity")) -}}
+{{- $avoid := dict "key" .label "operator" "NotIn" "values" (list "true") -}}
+{{- $terms := list (dict "matchExpressions" (list $avoid)) -}}
+{{- $_ := set $affinity "nodeAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" $terms)) -}}
+{{- end -}}
+{{- with $affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}

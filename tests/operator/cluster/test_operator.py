@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -223,3 +224,80 @@ def test_a_running_steps_own_progress_report_in_storage_reaches_the_status(
 
     wait_for(lambda: status(cluster, namespace, name).get("progress") == 40.0, what="progress 40 in status")
     assert status(cluster, namespace, name)["steps"][0]["progress"] == 40.0
+
+
+def test_a_step_waiting_for_gpus_reads_waiting_in_kubectl_get_and_cancel_says_it_never_ran(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess
+) -> None:
+    name = unique("waits")
+    cluster.apply(training_task(name, namespace, steps=[{"name": s} for s in PREP], gpu={"count": 9}))
+
+    def waiting() -> bool:
+        conditions = status(cluster, namespace, name).get("conditions", [])  # none before the first pass
+        return any(c["type"] == "Ready" and c["reason"] == "WaitingForResources" for c in conditions)
+
+    wait_for(waiting, what="Ready reason WaitingForResources")
+    row = cluster.kubectl("get", "tt", name, "-n", namespace, "-o", "wide").splitlines()
+    header, values = row[0].split(), row[1].split()
+    assert header[:7] == ["NAME", "PHASE", "STEP", "PROGRESS", "READY", "REASON", "DURATION"]
+    assert (values[1], values[2], values[4], values[5]) == ("running", "asr_transcribe", "False", "WaitingForResources")
+    wait_for(lambda: any(c["type"] == "Unschedulable" and c["status"] == "True"
+                         for c in status(cluster, namespace, name).get("conditions", [])),
+             what="Unschedulable")  # fmt: skip
+
+    cluster.kubectl("patch", "trainingtask", name, "-n", namespace, "--type=merge", "-p", '{"spec":{"cancel":true}}')
+
+    wait_for(phase_is(cluster, namespace, name, "cancelled"), what="cancelled")
+    found = status(cluster, namespace, name)
+    unschedulable = next(c for c in found["conditions"] if c["type"] == "Unschedulable")
+    assert (unschedulable["status"], unschedulable["reason"]) == ("False", "Cancelled")
+    assert "cancelled before its pods were scheduled" in unschedulable["message"]
+
+
+def test_a_run_shows_its_times_outputs_and_decisions_and_keeps_cpu_pods_off_gpu_nodes(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess
+) -> None:
+    name = unique("record")
+    cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}, {"name": "slice_audio"}]))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), what="task completed")
+
+    found = status(cluster, namespace, name)
+    assert "currentStep" not in found
+    assert found["startedAt"] <= found["finishedAt"] and found["duration"].endswith("s")
+    stamps = [found["startedAt"], found["finishedAt"]] + [
+        s[k] for s in found["steps"] for k in ("startedAt", "finishedAt")
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp) for stamp in stamps), stamps
+    assert [s["outputs"] for s in found["steps"]] == [["converted_wav/"], ["sliced/"]]
+    assert all(p["spec"]["nodeName"].startswith("cpu-node") for p in task_pods(cluster, namespace, name))
+    events = get_json(cluster, "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}")["items"]
+    assert {e["source"]["component"] for e in events} == {"sovits-operator"}
+    log = operator.tail(100_000)
+    assert f"{namespace}/{name} step=convert_audio attempt=1 StepStarted: convert_audio started as Job" in log
+    assert f"{namespace}/{name} step=slice_audio attempt=1 StepCompleted: " in log
+    assert not re.search(r"(Handler|Timer|Activity) '\w+' succeeded|is processed:", log)
+
+
+def test_editing_a_failed_request_runs_it_again_and_a_repeated_entry_runs_again(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess
+) -> None:
+    name = unique("edit")
+    # Within every bound the API server checks, but min_length < min_interval: slice_audio fails at its start.
+    crossed = {"name": "slice_audio", "params": {"min_length": 100, "min_interval": 300}}
+    cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}, crossed]))
+    wait_for(phase_is(cluster, namespace, name, "failed"), what="slice_audio failed on its params")
+
+    fixed = {"name": "slice_audio", "params": {"min_length": 1000, "min_interval": 300}}
+    cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}, fixed, {"name": "convert_audio"}]))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), what="completed after the edit")
+    found = status(cluster, namespace, name)
+    assert [(s["name"], s["phase"]) for s in found["steps"]] == [
+        ("convert_audio", "completed"),
+        ("slice_audio", "failed"),
+        ("slice_audio", "completed"),
+        ("convert_audio", "completed"),
+    ]
+    assert "min_length >= min_interval" in found["steps"][1]["message"]
+    assert ready(found)["message"] == "every requested step completed"

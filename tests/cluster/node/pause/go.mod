@@ -1,0 +1,3 @@
+module sovits.test/cluster/pause
+
+go 1.25.0
