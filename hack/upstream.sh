@@ -90,24 +90,10 @@ if [[ ! -f $dest/.complete ]]; then
     done_stage requirements
   fi
   if stage nltk; then
-    # NLTK 3.9+ reads the English tagger as three JSON files (averaged_perceptron_tagger_eng); the
-    # pinned data has the older pickle. The files are written as NLTK's own save_to_json writes
-    # them (which itself refuses folders outside NLTK's sandbox).
-    "$dest/venv/bin/python" - "$dest/nltk_data" <<'PY'
-import json, pickle, sys, zipfile
-from pathlib import Path
-from nltk.tag.perceptron import PerceptronTagger
-root = Path(sys.argv[1])
-with zipfile.ZipFile(root / "taggers" / "averaged_perceptron_tagger.zip") as z:
-    name = next(n for n in z.namelist() if n.endswith(".pickle"))
-    weights, tagdict, classes = pickle.loads(z.read(name))
-tagger = PerceptronTagger(load=False)
-tagger.model.weights, tagger.tagdict, tagger.classes = weights, tagdict, set(classes)
-out = root / "taggers" / "averaged_perceptron_tagger_eng"
-out.mkdir(parents=True, exist_ok=True)
-for part, filename in zip(tagger.encode_json_obj(), tagger.param_files("eng")):
-    (out / filename).write_text(json.dumps(part), encoding="utf-8")
-PY
+    # NLTK 3.9+ reads the English tagger as JSON; the pinned data has the older pickle. The step
+    # image converts it with the same module.
+    PYTHONPATH="$repo/step-images:$repo/operator" "$dest/venv/bin/python" -m sovits_steps.upstream.nltk_data \
+      "$dest/nltk_data" >&2
     NLTK_DATA="$dest/nltk_data" "$dest/venv/bin/python" -c \
       'import nltk; print(nltk.pos_tag(["the", "weather", "is", "nice"])); nltk.corpus.cmudict.dict()' >&2
     done_stage nltk
