@@ -63,13 +63,7 @@ done
 ca=${SOVITS_BUILD_CA_FILE:-${PIP_CERT:-}}
 [[ -z $ca || -s $ca ]] || die "CA certificates $ca (SOVITS_BUILD_CA_FILE, else PIP_CERT): no such file, or empty"
 
-apt_install() {
-  local sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  say "installing Debian packages: $*"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+source "$(dirname "$0")/apt.sh"
 
 # --- the engine -----------------------------------------------------------------------------
 podman_config() {
@@ -113,10 +107,7 @@ if docker info >/dev/null 2>&1; then
   export DOCKER_BUILDKIT=1
 else
   # runc, not Debian's default crun: crun refuses cgroup v1 hosts that also mount a cgroup2 tree.
-  missing=()
-  command -v podman >/dev/null || missing+=(podman)
-  command -v runc >/dev/null || missing+=(runc)
-  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  apt_need podman:podman runc:runc
   engine=podman
   podman_config
 fi
@@ -141,7 +132,7 @@ build_standin() {
   have=$($engine image inspect --format '{{ index .Config.Labels "io.sovits.base-key" }}' "$standin" 2>/dev/null || true)
   [[ $have == "$key" ]] && return 0
   if [[ ! -f $dir/.complete ]]; then
-    command -v debootstrap >/dev/null || apt_install debootstrap
+    apt_need debootstrap:debootstrap
     start=$(date +%s)
     rm -rf "$dir"
     rootfs=$dir/rootfs

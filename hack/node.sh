@@ -6,19 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-for tool in containerd:containerd ctr:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
-  iptables:iptables nsenter:util-linux; do
-  command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
-done
-if ((${#need_apt[@]})); then
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  echo "installing Debian packages: ${need_apt[*]}" >&2
-  $sudo apt-get update -qq
-  # No systemd here, so the containerd package only installs files; it starts no daemon.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u) >/dev/null
-fi
+source hack/apt.sh
+apt_need containerd:containerd ctr:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+  iptables:iptables nsenter:util-linux
 
 start=$(date +%s)
 dir=$(tests/cluster/build-node.sh)

@@ -25,17 +25,8 @@ done
 tools=(ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng)
 ((cluster)) && tools+=(podman:podman runc:runc debootstrap:debootstrap containerd:containerd ctr:containerd
   /usr/lib/cni/bridge:containernetworking-plugins iptables:iptables nsenter:util-linux)
-need_apt=()
-for tool in "${tools[@]}"; do
-  command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
-done
-if ((${#need_apt[@]})); then
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  echo "installing Debian packages: ${need_apt[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need_apt[@]}" | sort -u) >/dev/null
-fi
+source hack/apt.sh
+apt_need "${tools[@]}"
 
 logs=$(mktemp -d "${TMPDIR:-/tmp}/sovits-setup.XXXXXX")
 declare -A pids
