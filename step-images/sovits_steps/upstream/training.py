@@ -246,6 +246,12 @@ def train_gpt(ctx: StepContext) -> StepResult:
     env = common.base_env(tree, j, models)
     env["_CUDA_VISIBLE_DEVICES"] = ",".join(j.devices)  # s1 takes commas (trap 2)
     env["hz"] = "25hz"
+    # Lightning draws its bar with rich, which in a pipe prints one line when training ends; as a
+    # terminal without colours it redraws the bar (`\r`, erase-line) as batches go by.
+    env.update(TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", NO_COLOR="1", COLUMNS="160")
+    # Resuming, Lightning loads its own checkpoint with torch's default, weights_only since torch
+    # 2.6, which refuses the config objects s1 pickles in it. The checkpoint is the task's own.
+    env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     weights = v.gpt_weight_dir(j.version)
     argv = process.command(script, "--config_file", tree.rel(config))
     changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs), epochs=epochs)

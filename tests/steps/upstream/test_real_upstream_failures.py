@@ -28,7 +28,7 @@ def featured(upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: 
 
 
 def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(featured: ImageTask) -> None:
-    params = {"epochs": 8, "save_every_epoch": 1}
+    params = {"epochs": 3, "save_every_epoch": 1}
     checkpoints = f"experiments/{EXP}/logs_s2_v2Pro"
 
     def mirrored() -> bool:
@@ -38,14 +38,14 @@ def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(fea
     held = first.wait(until=mirrored)
     assert held.code == -1, f"train_sovits ended before a checkpoint was mirrored: {held.reason}"
     first.kill_tree()  # SIGKILL to the runner and upstream's trainer alike: no final upload
-    assert not [n for n in featured.names(f"experiments/{EXP}/SoVITS_weights_v2Pro") if "_e8_" in n]
+    assert not [n for n in featured.names(f"experiments/{EXP}/SoVITS_weights_v2Pro") if "_e3_" in n]
 
     again = featured.run("train_sovits", params)
     assert again.code == c.EXIT_OK, again.reason
     started = re.findall(r"start training from epoch (\d+)", featured.log("train_sovits"))
     assert started and int(started[-1]) > 1, started  # upstream picked up the restored G_/D_ files
     exports = featured.names(f"experiments/{EXP}/SoVITS_weights_v2Pro")
-    assert [n for n in exports if n.startswith(f"{EXP}_e8_")], exports
+    assert [n for n in exports if n.startswith(f"{EXP}_e3_")], exports
 
 
 def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams_error(
