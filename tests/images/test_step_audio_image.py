@@ -102,10 +102,12 @@ def test_convert_and_slice_run_in_the_container_as_their_jobs_against_s3(
     sliced = objects(s3_store, f"{prefix}sliced/")
     matches = [SLICE_NAME.match(key) for key in sorted(sliced)]
     assert len(matches) == 3, sorted(sliced)  # one slice per stretch of speech
+    total = sf.info(io.BytesIO(converted["interview.wav"])).frames
     for match, data in zip(matches, (sliced[k] for k in sorted(sliced)), strict=True):
         assert match is not None
         assert match["source"] == "interview.wav"
-        assert sf.info(io.BytesIO(data)).frames == int(match["end"]) - int(match["start"])
+        # as upstream names it, the last slice ends at its last frame boundary, maybe past the file
+        assert sf.info(io.BytesIO(data)).frames == min(int(match["end"]), total) - int(match["start"])
     logs = objects(s3_store, f"{prefix}logs/")
     assert "step convert_audio done: converted 1 files" in logs["convert_audio.log"].decode()
     assert "step slice_audio done" in logs["slice_audio.log"].decode()

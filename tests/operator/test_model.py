@@ -77,3 +77,11 @@ def test_gpu_use_depends_on_the_backend_chosen() -> None:
     assert not asr.needs_gpu(asr.parse_params({"backend": "pocketsphinx"}))
     assert step("train_sovits").needs_gpu(step("train_sovits").parse_params({}))
     assert not step("convert_audio").needs_gpu(step("convert_audio").parse_params({}))
+
+
+@pytest.mark.parametrize("version", ["v1", "v3", "v4"])
+def test_model_versions_not_proven_against_real_upstream_are_refused_naming_the_field(version: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingTaskSpec.model_validate({"expName": "alice", "modelVersion": version})
+    assert caught.value.errors()[0]["loc"] == ("modelVersion",)
+    assert "'v2', 'v2Pro' or 'v2ProPlus'" in caught.value.errors()[0]["msg"]

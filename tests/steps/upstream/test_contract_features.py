@@ -177,13 +177,6 @@ def test_contract_step_5_before_asr_is_bad_input(task: LocalTask, fake: FakeUpst
     assert "transcripts: no .list; run asr_transcribe first" in task.reason
 
 
-def test_contract_v1_refuses_languages_it_cannot_train(prepared: LocalTask, fake: FakeUpstream) -> None:
-    first = NAMES[0]
-    prepared.put("transcripts/denoised.list", f"denoised/{first}|{EXP}|KO|안녕".encode())
-    assert prepared.run("extract_text_features", {}, spec=spec("v1")) == c.EXIT_BAD_INPUT
-    assert "v1 trains only zh, ja and en" in prepared.reason
-
-
 def test_contract_without_a_checkout_the_setting_is_named(prepared: LocalTask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOVITS_PATHS__BASE_DIR")
     assert prepared.run("extract_text_features", {}, spec=spec()) == c.EXIT_BAD_INPUT
