@@ -146,7 +146,8 @@ def test_the_test_sentence_is_audible_speech_of_a_plausible_length(trained: Imag
     audio, rate = sf.read(str(trained.fetch("output/output.wav", tmp_path / "out.wav")), dtype="float32")
     seconds = len(audio) / rate
     assert rate == 32000
-    assert 0.2 <= seconds <= TINY_MAX_SEC + 1, seconds
+    # upstream stops a sentence at hz * max_sec tokens with hz = 50, while its tokens come at 25 Hz
+    assert 0.2 <= seconds <= 2 * TINY_MAX_SEC + 1, seconds
     # random weights speak quietly, but not silence: the step's own check is a -60 dBFS peak
     assert float(np.abs(audio).max()) > 1e-3 and float(np.sqrt(np.mean(audio**2))) > 1e-4
     report = json.loads(trained.store.get_bytes("output/test_inference.json"))
