@@ -122,9 +122,13 @@ def make_stand_ins(upstream: Upstream, checkout: Path, out: Path, versions: list
     return out
 
 
+def clean_environ() -> dict[str, str]:
+    """This process's environment without our settings and this interpreter's Python variables."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOVITS_", "PYTHON", "VIRTUAL_ENV"))}
+
+
 def upstream_env(checkout: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SOVITS_", "PYTHON", "VIRTUAL_ENV"))}
-    return {**keep, "PYTHONPATH": f"{checkout}:{checkout}/GPT_SoVITS", "CUDA_VISIBLE_DEVICES": ""}
+    return {**clean_environ(), "PYTHONPATH": f"{checkout}:{checkout}/GPT_SoVITS", "CUDA_VISIBLE_DEVICES": ""}
 
 
 @dataclass
@@ -151,9 +155,8 @@ class ImageTask:
         return TaskFiles(LocalObjectStore(self.root), f"tasks/{self.task_id}/")
 
     def env(self, step: str, params: dict[str, Any], shard: tuple[int, int], termination: Path) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("SOVITS_", "PYTHON", "VIRTUAL_ENV"))}
         return {
-            **keep,
+            **clean_environ(),
             "HOME": str(self.root.parent / f"home-{self.task_id}"),  # not the machine's ~/nltk_data or hub caches
             "CUDA_VISIBLE_DEVICES": "",
             # this checkout's packages first: the environment's own install may be another clone's
