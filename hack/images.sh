@@ -263,6 +263,13 @@ for name in "${images[@]}"; do
   printf 'built %-10s %s  %s MB  %s s  -> %s\n' "$name" "$ref" $((size / 1000000)) "$seconds" "$archive"
 done
 
+# Every build leaves the previous images untagged (GBs each). In the project's own podman store
+# they are pruned, except the layers of the step image's torch/upstream stage, which are the
+# build cache worth keeping; a user's docker is left alone.
+if [[ $engine == podman ]]; then
+  podman image prune -f --filter 'label!=io.sovits.build-cache=upstream' >/dev/null
+fi
+
 # images.json: what was built, and the environment that reaches this engine's store.
 python3 - "$out/images.json" "$engine" "$base" "${manifest[@]}" <<'PY'
 import json, os, sys

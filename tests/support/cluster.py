@@ -266,6 +266,23 @@ class ClusterInfo:
         """A Stage that lets the Running pods matching ``selector`` succeed only after ``delay_ms``."""
         return _status_stage(name, selector, _terminated("Succeeded", 0, "Completed", ""), delay_ms=delay_ms)
 
+    def evict_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
+        """A Stage doing what a kubelet does to the pods it evicts under node pressure: Failed,
+        reason Evicted, with the DisruptionTarget condition (reason TerminationByKubelet)."""
+        message = "The node was low on resource: memory."
+        template = (
+            _terminated("Failed", 137, "Error", "")
+            + "reason: Evicted\n"
+            + f"message: {json.dumps(message)}\n"
+            + "conditions:\n"
+            + "- type: DisruptionTarget\n"
+            + "  status: 'True'\n"
+            + "  reason: TerminationByKubelet\n"
+            + f"  message: {json.dumps(message)}\n"
+            + "  lastTransitionTime: {{ Now | Quote }}\n"
+        )
+        return _status_stage(name, selector, template, delay_ms=500)
+
     def hold_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
         """A Stage that keeps matching Running pods running (outweighs the fast completion)."""
         # A long delay before a no-op transition: the pod stays Running meanwhile.

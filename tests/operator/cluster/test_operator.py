@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -301,3 +302,42 @@ def test_editing_a_failed_request_runs_it_again_and_a_repeated_entry_runs_again(
     ]
     assert "min_length >= min_interval" in found["steps"][1]["message"]
     assert ready(found)["message"] == "every requested step completed"
+
+
+
+def test_a_pod_the_kubelet_evicts_is_an_interruption_run_again_without_using_up_an_attempt(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
+) -> None:
+    name = unique("evicted")
+    first = {"batch.kubernetes.io/job-name": f"{name}-convert-audio-1"}
+    stages(cluster.evict_pods_stage(f"{name}-evict", first))
+    cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}]))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), what="completed by a second Job")
+    step = status(cluster, namespace, name)["steps"][0]
+    assert (step["phase"], step["attempts"], step["interruptions"]) == ("completed", 1, 1)
+    jobs = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, name))
+    assert jobs == [f"{name}-convert-audio-1", f"{name}-convert-audio-2"]
+    decisions = [line for line in operator.tail(400).splitlines() if f"{namespace}/{name}" in line]
+    assert any("interrupted (1 of" in line and "DisruptionTarget" in line for line in decisions), decisions
+
+
+def test_a_pod_evicted_through_the_eviction_api_is_replaced_by_its_job_without_a_new_attempt(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
+) -> None:
+    name = unique("drain")
+    stages(cluster.complete_pods_stage(f"{name}-slow", {"sovits.io/task": name}, 6000))
+    cluster.apply(training_task(name, namespace, steps=[{"name": "convert_audio"}]))
+    wait_for(a_pod_running(cluster, namespace, name), what="convert pod running")
+    pod = task_pods(cluster, namespace, name)[0]["metadata"]["name"]
+
+    # What `kubectl drain` does. kwok removes the pod at once instead of letting it fail as a
+    # kubelet would, so the Job replaces it (the kubelet's way is the test above).
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}}
+    cluster.kubectl("create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", "-f", "-",
+                    input=json.dumps(eviction))  # fmt: skip
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), what="completed")
+    step = status(cluster, namespace, name)["steps"][0]
+    assert (step["attempts"], step["interruptions"]) == (1, 0)
+    assert [j["metadata"]["name"] for j in task_jobs(cluster, namespace, name)] == [f"{name}-convert-audio-1"]
