@@ -304,7 +304,6 @@ def test_editing_a_failed_request_runs_it_again_and_a_repeated_entry_runs_again(
     assert ready(found)["message"] == "every requested step completed"
 
 
-
 def test_a_pod_the_kubelet_evicts_is_an_interruption_run_again_without_using_up_an_attempt(
     cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
 ) -> None:
