@@ -12,6 +12,9 @@ from typing import Final
 EXIT_OK: Final = 0
 EXIT_RETRYABLE: Final = 75  # EX_TEMPFAIL: storage unreachable, preempted, OOM-ish; try again
 EXIT_BAD_INPUT: Final = 65  # EX_DATAERR: the same input will fail again; do not retry
+# CUDA ran out of memory (upstream said so in its output): run again with half the batch size.
+# Outside sysexits' 64-78, so no other meaning is read into it.
+EXIT_OUT_OF_MEMORY: Final = 79
 
 # Environment of a step process. Storage settings travel as SOVITS_STORAGE__* (see settings).
 ENV_TASK_ID: Final = "SOVITS_TASK_ID"

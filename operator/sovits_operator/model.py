@@ -169,10 +169,24 @@ class StepStatus(Wire):
         description="Runs stopped by our side (a restart of sovits local, an eviction, a preemption): they use "
         "up no attempt, but are bounded by the operator's max_interruptions against a crash loop.",
     )
+    batch_size: int | None = Field(
+        default=None,
+        description="Batch size of the current run, for the steps that have one (train_sovits, train_gpt): the "
+        "request's batch_size or spec.batchSize, halved after each CUDA out-of-memory failure.",
+    )
+    memory_retries: int = Field(
+        default=0,
+        description="Runs that failed with CUDA out of memory and ran again with half the batch size: they use up "
+        "no attempt; at batch size 1 the step fails.",
+    )
     started_at: datetime | None = Field(default=None, description="When the request was handled.")
     finished_at: datetime | None = Field(default=None, description="When it completed, failed or was cancelled.")
     progress: float = Field(default=0.0, ge=0, le=100, description="0-100, as the step reports it.")
-    message: str | None = Field(default=None, description="Why it failed or is being retried.")
+    message: str | None = Field(
+        default=None,
+        description="Why it failed or is being retried; after a completion, the batch size it completed with when "
+        "CUDA ran out of memory on the way.",
+    )
     outputs: list[str] | None = Field(
         default=None, description="Folders the completed step wrote, relative to the task's storage prefix."
     )

@@ -5,7 +5,8 @@ scratch directory, verifies and stages out its outputs, keeps ``progress/{step}.
 fresh, and uploads the step's log at the end whatever happened (logs outlive pods).
 
 Exit codes (contract.py): 0 done; EXIT_BAD_INPUT when the same input will fail again
-(InvalidInput); EXIT_RETRYABLE for everything else (an unreachable store, SIGTERM, a bug),
+(InvalidInput); EXIT_OUT_OF_MEMORY when CUDA ran out of memory (OutOfMemory: the operator
+runs it again with half the batch size); EXIT_RETRYABLE for everything else (an unreachable store, SIGTERM, a bug),
 bounded by the operator's attempt limit. The reason goes, as one line, to the
 termination-message file Kubernetes shows in the pod status.
 """
@@ -33,7 +34,7 @@ from pydantic import ValidationError
 from sovits_operator import contract as c
 from sovits_operator import settings as settings_mod
 from sovits_operator.catalog import step as step_def
-from sovits_operator.errors import InvalidInput, Retryable, SovitsError
+from sovits_operator.errors import InvalidInput, OutOfMemory, Retryable, SovitsError
 from sovits_operator.model import TrainingTaskSpec
 from sovits_operator.storage import TaskFiles, check_key, open_store
 
@@ -61,6 +62,8 @@ def outcome(exc: BaseException) -> tuple[int, str]:
     """The exit code and one-line reason for a failure."""
     if isinstance(exc, InvalidInput):
         return c.EXIT_BAD_INPUT, f"bad input: {exc.message}"
+    if isinstance(exc, OutOfMemory):
+        return c.EXIT_OUT_OF_MEMORY, f"out of memory: {exc.message}"
     if isinstance(exc, SovitsError):
         return c.EXIT_RETRYABLE, f"{exc.code}: {exc.message}"
     return c.EXIT_RETRYABLE, f"internal error: {type(exc).__name__}: {exc}"

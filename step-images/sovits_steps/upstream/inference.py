@@ -211,6 +211,7 @@ def synthesize(ctx: StepContext) -> StepResult:
             "emits its end token speaks up to its max_sec; train longer, or raise timeout_s)",
             field="timeout_s",
         )
+    outcome.raise_if_out_of_memory(argv[2])
     if outcome.returncode != 0:
         raise Retryable(f"upstream inference_cli.py failed: {outcome.reason()}")
     wav = out_dir / OUTPUT_WAV
