@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.contract import EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY, EXIT_RETRYABLE
@@ -50,7 +51,7 @@ def record(task: TrainingTask, name: str) -> dict[str, object]:
     return [s for s in task.status.steps if s.name == name][-1].model_dump()
 
 
-def featured(done: int = 8, **spec: object) -> TrainingTask:
+def featured(done: int = 8, **spec: Any) -> TrainingTask:
     """A task whose first ``done`` steps have completed (eight: every step before training)."""
     task, _, _ = run_to_rest(a_task(*STEP_ORDER[:done], **spec))
     return task
