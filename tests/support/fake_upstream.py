@@ -14,7 +14,8 @@ the newest checkpoint, and ``output.wav`` from inference_cli, which (like upstre
 
 Knobs (``FakeUpstream.behave``) make a script misbehave as upstream does: exit 0 having
 written nothing, fail some items with a traceback (``item_error`` says which), crash after an
-epoch, print a given output and exit above a batch size (``out_of_memory_above``), or wait at an
+epoch, print a given output and exit above a batch size (``out_of_memory_above``), speak a given
+recording as the test sentence (``speak``), or wait at an
 epoch until the checkpoint shows up in the store (to prove uploads happen while training runs).
 Every run appends its argv and environment to ``calls.jsonl`` for the tests to read.
 """
@@ -410,6 +411,7 @@ for epoch in range(first, train["epochs"]):
 
 _INFERENCE = r"""
 import argparse
+import shutil
 
 import numpy as np
 import soundfile as sf
@@ -457,7 +459,10 @@ if knobs.get("write_nothing"):
     sys.exit(0)
 rate = RATES[knobs.get("rate_of", version)]
 t = np.arange(rate // 2) / rate
-sf.write(os.path.join(args.output_path, "output.wav"), 0.3 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
+if knobs.get("speak"):  # a recording to hand back as the sentence, for the quality score
+    shutil.copy(knobs["speak"], os.path.join(args.output_path, "output.wav"))
+else:
+    sf.write(os.path.join(args.output_path, "output.wav"), 0.3 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
 print("Audio saved to " + os.path.join(args.output_path, "output.wav"))
 """
 
