@@ -28,6 +28,9 @@ ENV_SHARD_INDEX: Final = "JOB_COMPLETION_INDEX"  # set by Kubernetes for Indexed
 ENV_SHARD_COUNT: Final = "SOVITS_SHARD_COUNT"
 ENV_TERMINATION_LOG: Final = "SOVITS_TERMINATION_LOG"
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+# A completed step's termination message is its summary, then, for a step with a result the
+# status records (test_inference: its quality score), this mark and a one-line JSON object.
+RESULT_MARK: Final = " | result: "
 
 # Keys under a task's prefix.
 PROGRESS_KEY: Final = "progress/{step}.json"  # {"step", "progress" (0-100), "message", "updated_at"}

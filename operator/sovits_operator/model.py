@@ -192,6 +192,26 @@ class StepStatus(Wire):
     )
 
 
+class QualityScore(Wire):
+    """How the test sentence came out; see the README's quality score section for what the numbers mean."""
+
+    speaker_similarity: float = Field(
+        description="Cosine of the speaker embeddings of the reference clip and the sentence, -1..1; takes of one "
+        "voice score about 0.9 or more."
+    )
+    error_rate: float | None = Field(
+        default=None,
+        description="Edit distance of what the ASR heard from the target text over its length (0 is perfect; can "
+        "pass 1); unset when no ASR ran.",
+    )
+    error_metric: Literal["wer", "cer"] = Field(description="wer (words) or cer (characters, for zh, yue, ja).")
+    asr_backend: str | None = Field(default=None, description="The ASR that transcribed the sentence.")
+    seconds_per_character: float = Field(description="Seconds of speech per character of the target text.")
+    pace: Literal["ok", "too_fast", "too_slow"] = Field(
+        description="seconds_per_character against the language's plausible band."
+    )
+
+
 class TrainingTaskStatus(Wire):
     phase: Phase = Field(default="created", description="created, running, completed, failed or cancelled.")
     current_step: StepName | None = Field(
@@ -209,6 +229,9 @@ class TrainingTaskStatus(Wire):
         default_factory=list, description="One record per handled step request, in the order handled."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Ready and Unschedulable.")
+    quality: QualityScore | None = Field(
+        default=None, description="The quality score of the newest completed test_inference (output/quality.json)."
+    )
 
 
 class ObjectMeta(BaseModel):

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from . import batching, contract
 from .catalog import CATALOG, STEP_ORDER, StepName, missing_prerequisites
 from .errors import InvalidInput, PrerequisiteMissing
@@ -41,6 +43,7 @@ from .jobs import StepLaunch, job_name
 from .model import (
     Condition,
     Phase,
+    QualityScore,
     StepRequest,
     StepStatus,
     TrainingTask,
@@ -93,6 +96,8 @@ class ObservedJob:
     unschedulable_message: str | None = None
     deleting: bool = False
     ttl_set: bool = False
+    # A succeeded Job's termination message: its summary and, after contract.RESULT_MARK, its result.
+    result: str | None = None
     # Failed because our side stopped it (a restart of sovits local, an eviction, a
     # preemption), not because of the step: run again without using up an attempt.
     interrupted: bool = False
@@ -402,6 +407,8 @@ class _Pass:
         if record.memory_retries:
             record.message = (f"completed with batch size {record.batch_size} after CUDA ran out of memory "
                               f"{record.memory_retries} time(s)")  # fmt: skip
+        if record.name == "test_inference":
+            self.status.quality = quality_of(job.result)
         exp = f"experiments/{self.spec.exp_name}/"
         record.outputs = [exp if folder == "experiments" else f"{folder}/" for folder in CATALOG[record.name].outputs]
         self._event("Normal", STEP_COMPLETED, f"{record.name} completed (Job {job.name})", record)
@@ -623,6 +630,17 @@ class _Pass:
     def _requeue(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+def quality_of(message: str | None) -> QualityScore | None:
+    """The quality score a test_inference run reported after its summary; None when it has none."""
+    if not message or contract.RESULT_MARK not in message:
+        return None
+    body = message.split(contract.RESULT_MARK, 1)[1]
+    try:
+        return QualityScore.model_validate_json(body)
+    except ValidationError:  # an image older or newer than this operator: no score rather than no status
+        return None
 
 
 def _runs(record: StepStatus) -> int:

@@ -170,8 +170,9 @@ def build_context(
     )
 
 
-def execute(ctx: StepContext) -> str:
-    """Run the step module, verify what it produced, stage it out; the summary line."""
+def execute(ctx: StepContext) -> tuple[str, str]:
+    """Run the step module, verify what it produced, stage it out; the summary line, and the
+    termination message (the summary and the step's result for the status)."""
     if ctx.step not in STEP_MODULES:
         raise InvalidInput(f"step {ctx.step} is not provided by this image", field="step")
     module = importlib.import_module(STEP_MODULES[ctx.step])
@@ -183,7 +184,10 @@ def execute(ctx: StepContext) -> str:
     ctx.progress.update(0.0, "uploading outputs")
     for folder, files in result.outputs.items():
         stage_out(ctx.store, folder, ctx.folder(folder), files, staged=ctx.staged, owns=result.owns)
-    return result.summary or "done"
+    summary = result.summary or "done"
+    if result.record is None:
+        return summary, summary
+    return summary, summary + c.RESULT_MARK + json.dumps(result.record, separators=(",", ":"), ensure_ascii=False)
 
 
 def verify(ctx: StepContext, result: StepResult) -> None:
@@ -218,11 +222,12 @@ def run_step(name: str, task_id: str, env: Mapping[str, str] | None = None) -> i
     store: TaskFiles | None = None
     ctx: StepContext | None = None
     code, reason = c.EXIT_RETRYABLE, "aborted"
+    message: str | None = None
     try:
         log.info("step %s of task %s starting", name, task_id)
         settings, store = open_task(name, task_id, env)
         ctx = build_context(name, task_id, env, work, settings, store)
-        reason = execute(ctx)
+        reason, message = execute(ctx)
         code = c.EXIT_OK
         log.info("step %s done: %s", name, reason)
     except (Exception, KeyboardInterrupt) as exc:
@@ -240,7 +245,7 @@ def run_step(name: str, task_id: str, env: Mapping[str, str] | None = None) -> i
         handler.close()
         root.setLevel(previous_level)
         shutil.rmtree(work, ignore_errors=True)
-    write_termination_message(env, reason)
+    write_termination_message(env, message or reason)
     return code
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.contract import EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY, EXIT_RETRYABLE
+from sovits_operator.contract import EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY, EXIT_RETRYABLE, RESULT_MARK
 from sovits_operator.jobs import job_name
 from sovits_operator.model import Condition, TrainingTask
 from sovits_operator.reconcile import (
@@ -17,6 +18,7 @@ from sovits_operator.reconcile import (
     ObservedJob,
     Outcome,
     RequeueAfter,
+    quality_of,
     reconcile,
 )
 from tests.operator.builders import (
@@ -813,3 +815,32 @@ def test_after_an_out_of_memory_run_a_failure_gets_a_fresh_job_name_and_the_smal
 
     assert created_jobs(outcome) == ["voice1-train-sovits-3"]
     assert batch_of(outcome) == 8
+
+
+# -- the quality score -------------------------------------------------------------------------
+
+SCORE = {"speakerSimilarity": 0.93, "errorRate": 0.14, "errorMetric": "wer", "asrBackend": "pocketsphinx",
+         "secondsPerCharacter": 0.072, "pace": "ok"}  # fmt: skip
+RESULT = "2.1 s of speech in output/output.wav" + RESULT_MARK + json.dumps(SCORE)
+
+
+def test_a_completed_test_inference_records_its_quality_score_in_status() -> None:
+    task, _ = step_once(add_request(featured(10), "test_inference"))
+    job = ObservedJob(name="voice1-test-inference-1", state="succeeded", finished_at=T0, result=RESULT)
+
+    task, _ = step_once(task, [job])
+
+    assert task.status.quality is not None
+    assert task.status.quality.wire() == SCORE
+
+
+def test_a_test_inference_without_a_readable_result_leaves_no_score() -> None:
+    assert quality_of("2.1 s of speech in output/output.wav") is None
+    assert quality_of("2.1 s" + RESULT_MARK + '{"speakerSimilarity": "high"}') is None
+    assert quality_of(None) is None
+
+
+def test_only_test_inference_sets_the_score() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    task, _ = step_once(task, [ObservedJob(name="voice1-convert-audio-1", state="succeeded", result=RESULT)])
+    assert task.status.quality is None

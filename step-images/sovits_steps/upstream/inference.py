@@ -248,9 +248,8 @@ def synthesize(ctx: StepContext) -> StepResult:
         + "\n",
         encoding="utf-8",
     )
-    return StepResult(
-        {OUTPUT: [wav, report, quality]}, summary=f"{level.seconds:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}"
-    )
+    summary = f"{level.seconds:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}; {scoring.in_words(score)}"
+    return StepResult({OUTPUT: [wav, report, quality]}, summary=summary, record=scoring.for_status(score))
 
 
 # Quieter than this is no speech: a broken model writes zeros (or near-zeros) at the right rate.

@@ -14,6 +14,7 @@ from typing import Any
 import soundfile as sf
 
 from sovits_operator.errors import SovitsError
+from sovits_operator.model import QualityScore
 from sovits_operator.params import AsrTranscribeParams, TestInferenceParams
 
 from .. import asr, quality
@@ -24,6 +25,23 @@ log = logging.getLogger(__name__)
 # The CLI's target labels as the language whose pace and error metric apply; the multilingual
 # mode takes the task's language.
 LABEL_LANGUAGES = {"中文": "zh", "英文": "en", "日文": "ja", "中英混合": "zh", "日英混合": "ja"}
+
+
+def for_status(score: dict[str, Any]) -> dict[str, Any] | None:
+    """The numbers of ``score`` the task's status records (status.quality), as the resource spells them."""
+    if "error" in score:
+        return None
+    return QualityScore.model_validate({k: score[k] for k in QualityScore.model_fields}).wire()
+
+
+def in_words(score: dict[str, Any]) -> str:
+    """One line for the step's summary."""
+    if "error" in score:
+        return f"not scored: {score['error']}"
+    heard = (
+        "no error rate" if score["error_rate"] is None else f"{score['error_metric'].upper()} {score['error_rate']:.2f}"
+    )
+    return f"speaker similarity {score['speaker_similarity']:.2f}, {heard}, pace {score['pace']}"
 
 
 def language_of(target_label: str, task_language: str) -> str:

@@ -9,6 +9,7 @@ rate.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import soundfile as sf
 
 from sovits_operator import contract as c
 from sovits_operator.errors import InvalidInput
+from sovits_operator.reconcile import quality_of
 from sovits_steps import quality
 from sovits_steps.transcripts import Line
 from sovits_steps.upstream import inference, training
@@ -76,6 +78,11 @@ def test_contract_the_sentence_is_scored_against_the_reference_and_the_target_te
     assert score == {"language": "en", "asr_backend": "pocketsphinx", **expected.as_dict()}
     assert score["error_metric"] == "wer" and score["error_rate"] < 0.5 and score["pace"] == "ok"
     assert score["transcript"].split()[1:5] == ["two", "three", "four", "five"]
+    status = quality_of(trained.reason)  # what the operator reads from the termination message
+    assert status is not None
+    assert status.model_dump() == {k: score[k] for k in type(status).model_fields}
+    summary = r"^\d+\.\d s of speech in output/output.wav; speaker similarity -?\d\.\d\d, WER \d\.\d\d, pace ok \| "
+    assert re.match(summary, trained.reason), trained.reason
 
 
 def test_contract_an_asr_that_cannot_run_leaves_out_the_error_rate_and_says_why(trained: LocalTask) -> None:
