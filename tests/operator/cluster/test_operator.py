@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.contract import EXIT_OUT_OF_MEMORY
+from sovits_operator.contract import EXIT_OUT_OF_MEMORY, RESULT_MARK
 from sovits_operator.jobs import job_name
 from tests.support.cluster import ClusterInfo
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
@@ -110,6 +110,22 @@ def test_training_out_of_cuda_memory_runs_again_with_half_the_batch_size_until_i
     }
     assert params == {f"{name}-train-sovits-1": 8, f"{name}-train-sovits-2": 4, f"{name}-train-sovits-3": 2}
     assert events_of(cluster, namespace, name).count("OutOfMemory") == 2
+
+
+def test_the_quality_score_of_a_completed_test_inference_is_in_the_status(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
+) -> None:
+    name = unique("score")
+    score = {"speakerSimilarity": 0.91, "errorRate": 0.25, "errorMetric": "wer", "asrBackend": "pocketsphinx",
+             "secondsPerCharacter": 0.07, "pace": "ok"}  # fmt: skip
+    said = "1.9 s of speech in output/output.wav" + RESULT_MARK + json.dumps(score)
+    selector = {"sovits.io/task": name, "sovits.io/step": "test_inference"}
+    stages(cluster.complete_pods_stage(f"{name}-said", selector, 0, said))  # as the step's runner writes it
+    cluster.apply(training_task(name, namespace, pipeline="full", gpu={"count": 1}))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), timeout=120, what="task completed")
+
+    assert status(cluster, namespace, name)["quality"] == score
 
 
 def env_of(job: dict[str, Any]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from sovits_steps import quality
 from sovits_steps.transcripts import Line
 from sovits_steps.upstream import inference, training
 from tests.steps.conftest import LocalTask
-from tests.steps.upstream.conftest import CLIPS, EXP, NAMES, run_features, spec
+from tests.steps.upstream.conftest import CLIPS, EXP, NAMES, run_features, serve_locally, spec
 from tests.support.audio import speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
 
@@ -83,6 +83,33 @@ def test_contract_the_sentence_is_scored_against_the_reference_and_the_target_te
     assert status.model_dump() == {k: score[k] for k in type(status).model_fields}
     summary = r"^\d+\.\d s of speech in output/output.wav; speaker similarity -?\d\.\d\d, WER \d\.\d\d, pace ok \| "
     assert re.match(summary, trained.reason), trained.reason
+
+
+def test_sovits_local_shows_the_score_in_the_rest_task_view_and_the_report(
+    trained: LocalTask, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    fake.behave("inference_cli", speak=str(write_wav(tmp_path / "spoken.wav", speech(SPOKEN, voice="en-us+m3"))))
+    service, task_id = serve_locally(tmp_path, fake, {}, done=10)
+    try:
+        client = service.client()
+        client.execute_step(task_id, "test_inference", {"target_text": SPOKEN, "asr_backend": "pocketsphinx"})
+        final = client.wait_for_completion(task_id, timeout=180, interval=0.5)
+        report = client.download(task_id, "output/quality.json", tmp_path / "quality.json")
+    finally:
+        service.stop()
+
+    assert final["status"] == "completed", final
+    score = json.loads(report.read_text(encoding="utf-8"))
+    expected = {
+        "speakerSimilarity": score["speaker_similarity"],
+        "errorRate": score["error_rate"],
+        "errorMetric": "wer",
+        "asrBackend": "pocketsphinx",
+        "secondsPerCharacter": score["seconds_per_character"],
+        "pace": "ok",
+    }
+    assert final["quality"] == expected
+    assert score["error_rate"] < 0.5
 
 
 def test_contract_an_asr_that_cannot_run_leaves_out_the_error_rate_and_says_why(trained: LocalTask) -> None:

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from sovits_api.local_store import SqliteTaskStore
 from sovits_operator import contract as c
-from sovits_operator.catalog import STEP_ORDER, StepName
 from sovits_operator.errors import OutOfMemory
-from sovits_operator.model import StepStatus
 from sovits_steps.upstream import process, training
 from sovits_steps.upstream.memory import cuda_out_of_memory
-from tests.steps.conftest import TASK_ID, LocalTask
-from tests.steps.upstream.conftest import EXP, NAMES, run_features, spec
+from tests.steps.conftest import LocalTask
+from tests.steps.upstream.conftest import NAMES, run_features, serve_locally, spec
 from tests.support import cuda_oom
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.local_process import LocalService
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def flat(line: str) -> str:
@@ -107,23 +100,10 @@ def test_a_feature_script_that_catches_out_of_memory_per_item_and_exits_0_is_out
 def test_sovits_local_trains_again_with_half_the_batch_each_time_cuda_runs_out_of_memory(
     featured: LocalTask, fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    """`sovits local` as a process over the stand-in trainer, which runs out of memory above batch 2.
-
-    The features are this module's (the store's files); the status of the steps before training
-    is written into the service's own task store while it is stopped, as a restart finds it."""
-    data = tmp_path / "local"
-    service = LocalService(data, settings_env={"SOVITS_PATHS__BASE_DIR": str(fake.root)}).start()
+    """`sovits local` as a process over the stand-in trainer, which runs out of memory above batch 2."""
+    service, task_id = serve_locally(tmp_path, fake, {"batch_size": 8, "epochs_s2": 1})
+    fake.behave("s2_train", out_of_memory_above={"batch": 2, "output": cuda_oom.S2_TRAIN_SPAWNED_RANK})
     try:
-        created = service.client().create_task("oom", {"exp_name": EXP, "language": "en", "batch_size": 8,
-                                                        "epochs_s2": 1, "gpu_id": "0"})  # fmt: skip
-        task_id = created["task_id"]
-        service.stop()
-        (tmp_path / "store" / "tasks" / TASK_ID).rename(tmp_path / "store" / "tasks" / task_id)
-        (tmp_path / "store").rename(data / "store")
-        mark_completed(data / "tasks.db", task_id, STEP_ORDER[:8])
-        fake.behave("s2_train", out_of_memory_above={"batch": 2, "output": cuda_oom.S2_TRAIN_SPAWNED_RANK})
-        service.start()
-
         service.client().execute_step(task_id, "train_sovits", {"save_every_epoch": 1})
         final = service.client().wait_for_completion(task_id, timeout=180, interval=0.5)
     finally:
@@ -131,16 +111,8 @@ def test_sovits_local_trains_again_with_half_the_batch_each_time_cuda_runs_out_o
 
     assert final["status"] == "completed", final
     assert [call["batch_size"] for call in fake.calls("s2_train.batch")] == [8, 4, 2]
-    store = SqliteTaskStore.open(data / "tasks.db")
+    store = SqliteTaskStore.open(tmp_path / "local" / "tasks.db")
     record = store.get("default", task_id).status.steps[-1]
     store.close()
     assert (record.name, record.batch_size, record.memory_retries, record.attempts) == ("train_sovits", 2, 2, 1)
     assert record.message == "completed with batch size 2 after CUDA ran out of memory 2 time(s)"
-
-
-def mark_completed(db: Path, task_id: str, steps: Sequence[StepName]) -> None:
-    store = SqliteTaskStore.open(db)
-    task = store.get("default", task_id)
-    done = [StepStatus(name=s, phase="completed", attempts=1, started_at=T0, finished_at=T0) for s in steps]
-    store.update_status("default", task_id, task.status.model_copy(update={"steps": done, "phase": "completed"}))
-    store.close()
