@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
 from sovits_operator.catalog import StepName
-from sovits_operator.model import EXP_NAME_PATTERN, Language, Phase, SupportedVersion
+from sovits_operator.model import EXP_NAME_PATTERN, Language, Phase, QualityScore, SupportedVersion
 
 # "0", "0-1-2": the seed's device list, dash-separated ids.
 GPU_ID_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3}){0,63}$"
@@ -72,6 +72,11 @@ class TaskPublic(BaseModel):
     progress: float
     current_step: StepName | None = None
     error_message: str | None = None
+    quality: QualityScore | None = Field(
+        default=None,
+        description="The test sentence's quality score once test_inference has completed (the resource's "
+        "status.quality, camelCase as there); output/quality.json has the transcript too.",
+    )
 
 
 class StepBody(Strict):

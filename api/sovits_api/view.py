@@ -71,6 +71,7 @@ def task_view(task: TrainingTask) -> TaskPublic:
         progress=progress,
         current_step=current,
         error_message=error,
+        quality=status.quality,
     )
 
 

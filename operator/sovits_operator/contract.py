@@ -12,6 +12,9 @@ from typing import Final
 EXIT_OK: Final = 0
 EXIT_RETRYABLE: Final = 75  # EX_TEMPFAIL: storage unreachable, preempted, OOM-ish; try again
 EXIT_BAD_INPUT: Final = 65  # EX_DATAERR: the same input will fail again; do not retry
+# CUDA ran out of memory (upstream said so in its output): run again with half the batch size.
+# Outside sysexits' 64-78, so no other meaning is read into it.
+EXIT_OUT_OF_MEMORY: Final = 79
 
 # Environment of a step process. Storage settings travel as SOVITS_STORAGE__* (see settings).
 ENV_TASK_ID: Final = "SOVITS_TASK_ID"
@@ -25,6 +28,9 @@ ENV_SHARD_INDEX: Final = "JOB_COMPLETION_INDEX"  # set by Kubernetes for Indexed
 ENV_SHARD_COUNT: Final = "SOVITS_SHARD_COUNT"
 ENV_TERMINATION_LOG: Final = "SOVITS_TERMINATION_LOG"
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+# A completed step's termination message is its summary, then, for a step with a result the
+# status records (test_inference: its quality score), this mark and a one-line JSON object.
+RESULT_MARK: Final = " | result: "
 
 # Keys under a task's prefix.
 PROGRESS_KEY: Final = "progress/{step}.json"  # {"step", "progress" (0-100), "message", "updated_at"}

@@ -67,3 +67,9 @@ class Retryable(SovitsError):
 
     code = "retryable"
     retryable = True
+
+
+class OutOfMemory(Retryable):
+    """The GPU ran out of memory: a smaller batch may fit (the operator halves it)."""
+
+    code = "out_of_memory"

@@ -73,7 +73,10 @@ def observe(shards: Iterable[Shard], running: int, max_parallel: int) -> list[Ob
                             exit_code=worst.exit_code, message=worst.message, interrupted=not failed)
             )  # fmt: skip
         elif all(r.state == "succeeded" for r in rows):
-            observed.append(ObservedJob(name=name, state="succeeded", finished_at=_ts(max_finished(rows))))
+            result = next((r.message for r in rows if r.message), None)
+            observed.append(
+                ObservedJob(name=name, state="succeeded", finished_at=_ts(max_finished(rows)), result=result)
+            )
         elif all(r.state == "queued" for r in rows):
             waiting = f"waiting for a free slot: {running} of --max-parallel {max_parallel} steps running"
             observed.append(

@@ -169,12 +169,46 @@ class StepStatus(Wire):
         description="Runs stopped by our side (a restart of sovits local, an eviction, a preemption): they use "
         "up no attempt, but are bounded by the operator's max_interruptions against a crash loop.",
     )
+    batch_size: int | None = Field(
+        default=None,
+        description="Batch size of the current run, for the steps that have one (train_sovits, train_gpt): the "
+        "request's batch_size or spec.batchSize, halved after each CUDA out-of-memory failure.",
+    )
+    memory_retries: int = Field(
+        default=0,
+        description="Runs that failed with CUDA out of memory and ran again with half the batch size: they use up "
+        "no attempt; at batch size 1 the step fails.",
+    )
     started_at: datetime | None = Field(default=None, description="When the request was handled.")
     finished_at: datetime | None = Field(default=None, description="When it completed, failed or was cancelled.")
     progress: float = Field(default=0.0, ge=0, le=100, description="0-100, as the step reports it.")
-    message: str | None = Field(default=None, description="Why it failed or is being retried.")
+    message: str | None = Field(
+        default=None,
+        description="Why it failed or is being retried; after a completion, the batch size it completed with when "
+        "CUDA ran out of memory on the way.",
+    )
     outputs: list[str] | None = Field(
         default=None, description="Folders the completed step wrote, relative to the task's storage prefix."
+    )
+
+
+class QualityScore(Wire):
+    """How the test sentence came out; see the README's quality score section for what the numbers mean."""
+
+    speaker_similarity: float = Field(
+        description="Cosine of the speaker embeddings of the reference clip and the sentence, -1..1; takes of one "
+        "voice score about 0.9 or more."
+    )
+    error_rate: float | None = Field(
+        default=None,
+        description="Edit distance of what the ASR heard from the target text over its length (0 is perfect; can "
+        "pass 1); unset when no ASR ran.",
+    )
+    error_metric: Literal["wer", "cer"] = Field(description="wer (words) or cer (characters, for zh, yue, ja).")
+    asr_backend: str | None = Field(default=None, description="The ASR that transcribed the sentence.")
+    seconds_per_character: float = Field(description="Seconds of speech per character of the target text.")
+    pace: Literal["ok", "too_fast", "too_slow"] = Field(
+        description="seconds_per_character against the language's plausible band."
     )
 
 
@@ -195,6 +229,9 @@ class TrainingTaskStatus(Wire):
         default_factory=list, description="One record per handled step request, in the order handled."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Ready and Unschedulable.")
+    quality: QualityScore | None = Field(
+        default=None, description="The quality score of the newest completed test_inference (output/quality.json)."
+    )
 
 
 class ObjectMeta(BaseModel):

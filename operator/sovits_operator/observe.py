@@ -66,8 +66,10 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
     exit_code = None
     message = None
     interrupted = False
+    result = None
     if "Complete" in true:
         state = "succeeded"
+        result = next((t.get("message") for p in mine for t in p.get("terminated") or [] if t.get("message")), None)
         finished_at = parse_time(status.get("completionTime")) or parse_time(true["Complete"].get("lastTransitionTime"))
     elif "Failed" in true:
         state = "failed"
@@ -87,6 +89,7 @@ def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Ob
         deleting=bool(job["metadata"].get("deletionTimestamp")),
         ttl_set=(job.get("spec") or {}).get("ttlSecondsAfterFinished") is not None,
         interrupted=interrupted,
+        result=result.strip() if result else None,
     )
 
 

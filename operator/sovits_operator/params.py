@@ -122,6 +122,11 @@ class TestInferenceParams(StepParams):
     ref_language: InferenceLanguage | None = None
     target_text: str = Field(default="这是一个语音合成测试。", min_length=1, max_length=2000)
     target_language: InferenceLanguage | None = None
+    asr_backend: Literal["auto", "faster-whisper", "funasr", "pocketsphinx", "none"] = Field(
+        default="auto",
+        description="ASR that transcribes the sentence for the quality score's error rate; pass the one "
+        "asr_transcribe used (auto: funasr for zh/yue, faster-whisper otherwise; none: no error rate).",
+    )
     timeout_s: int = Field(
         default=600,
         ge=10,

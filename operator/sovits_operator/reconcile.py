@@ -16,6 +16,10 @@ that step before: a failed or cancelled step stops the pipeline until that step 
 When nothing is left to run the task is ``completed`` unless a requested step's newest record
 is failed: then it stays ``failed``, whatever ran after.
 
+A training step whose run ended with CUDA out of memory (the step's EXIT_OUT_OF_MEMORY) runs again
+at once with half the batch size, recorded in its record's batchSize, using up no attempt; at
+batch size 1 it fails. Steps without a batch size treat it as an ordinary failed attempt.
+
 A failure or a cancel also records the requests waiting behind it as cancelled ("not run"),
 so the task stops; a request added afterwards resumes it. Attempts are numbered per step
 across the whole task, so a step run again never reuses an old Job's name.
@@ -30,13 +34,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from . import contract
+from pydantic import ValidationError
+
+from . import batching, contract
 from .catalog import CATALOG, STEP_ORDER, StepName, missing_prerequisites
 from .errors import InvalidInput, PrerequisiteMissing
 from .jobs import StepLaunch, job_name
 from .model import (
     Condition,
     Phase,
+    QualityScore,
     StepRequest,
     StepStatus,
     TrainingTask,
@@ -58,6 +65,7 @@ STEP_RUNNING = "StepRunning"
 STEP_RETRYING = "StepRetrying"
 STEP_INTERRUPTED = "StepInterrupted"
 ATTEMPT_FAILED = "AttemptFailed"
+OUT_OF_MEMORY = "OutOfMemory"
 STEP_COMPLETED = "StepCompleted"
 COMPLETED = "Completed"
 STEP_FAILED = "StepFailed"
@@ -88,6 +96,8 @@ class ObservedJob:
     unschedulable_message: str | None = None
     deleting: bool = False
     ttl_set: bool = False
+    # A succeeded Job's termination message: its summary and, after contract.RESULT_MARK, its result.
+    result: str | None = None
     # Failed because our side stopped it (a restart of sovits local, an eviction, a
     # preemption), not because of the step: run again without using up an attempt.
     interrupted: bool = False
@@ -347,6 +357,8 @@ class _Pass:
         if missing:
             return self._fail(record, PREREQUISITE_MISSING, PrerequisiteMissing(request.name, missing).message)
         attempt = self._attempts_before(len(self.records) - 1, request.name) + 1
+        record.batch_size = batching.first_batch_size(self.spec, params)
+        params = batching.with_batch_size(params, record.batch_size)
         launch = launch_for(self.task, request.name, params, attempt, request.request_id)
         record.attempts = 1
         record.job_name = launch.job_name
@@ -392,6 +404,11 @@ class _Pass:
         record.finished_at = job.finished_at or self.stamp
         record.progress = 100.0
         record.message = None
+        if record.memory_retries:
+            record.message = (f"completed with batch size {record.batch_size} after CUDA ran out of memory "
+                              f"{record.memory_retries} time(s)")  # fmt: skip
+        if record.name == "test_inference":
+            self.status.quality = quality_of(job.result)
         exp = f"experiments/{self.spec.exp_name}/"
         record.outputs = [exp if folder == "experiments" else f"{folder}/" for folder in CATALOG[record.name].outputs]
         self._event("Normal", STEP_COMPLETED, f"{record.name} completed (Job {job.name})", record)
@@ -400,6 +417,8 @@ class _Pass:
         detail = job.message or f"Job {job.name} failed"
         if job.exit_code == contract.EXIT_BAD_INPUT:
             return self._fail(record, BAD_INPUT, detail)
+        if job.exit_code == contract.EXIT_OUT_OF_MEMORY and record.batch_size is not None:
+            return self._out_of_memory(record, record.batch_size, detail)
         if job.interrupted:
             return self._interrupted(record, detail)
         limit = self.settings.max_attempts
@@ -425,6 +444,20 @@ class _Pass:
                         record, launch.attempt)  # fmt: skip
         return None
 
+    def _out_of_memory(self, record: StepStatus, used: int, detail: str) -> None:
+        """Run again at once with half the batch size, the attempt unchanged; at 1 the step fails."""
+        smaller = batching.halved(used)
+        if smaller is None:
+            return self._fail(record, OUT_OF_MEMORY, f"CUDA out of memory even at batch size 1: {detail}")
+        record.batch_size = smaller
+        record.memory_retries += 1
+        record.message = f"CUDA out of memory at batch size {used}; running again with batch size {smaller}: {detail}"
+        launch = self._create(record)
+        if launch is not None:
+            self._event("Warning", OUT_OF_MEMORY, f"{record.name} {record.message}; Job {launch.job_name}",
+                        record, launch.attempt)  # fmt: skip
+        return None
+
     def _interrupted(self, record: StepStatus, detail: str) -> None:
         """Run again at once as a new Job, the attempt unchanged; too many in a row is a crash loop."""
         limit = self.settings.max_interruptions
@@ -441,7 +474,7 @@ class _Pass:
     def _create(self, record: StepStatus) -> StepLaunch | None:
         """Create the Job of the record's current attempt, its params taken again from its request."""
         index = next(i for i, r in enumerate(self.records) if r is record)
-        attempt = self._attempts_before(index, record.name) + record.attempts + record.interruptions
+        attempt = self._attempts_before(index, record.name) + _runs(record)
         request = request_of(self.spec, record)
         raw = request.params if request is not None else {}
         try:
@@ -449,6 +482,7 @@ class _Pass:
         except InvalidInput as exc:  # the request was edited since it started
             self._fail(record, INVALID_PARAMS, exc.message)
             return None
+        params = batching.with_batch_size(params, record.batch_size)
         launch = launch_for(self.task, record.name, params, attempt, record.request_id)
         record.job_name = launch.job_name
         self.actions.append(CreateJob(launch))
@@ -456,12 +490,13 @@ class _Pass:
         return launch
 
     def _attempts_before(self, index: int, name: str) -> int:
-        """Jobs earlier records of this step used: each attempt and each interrupted run had one."""
-        return sum(r.attempts + r.interruptions for r in self.records[:index] if r.name == name)
+        """Jobs earlier records of this step used: each attempt, interrupted run and out-of-memory run had one."""
+        return sum(_runs(r) for r in self.records[:index] if r.name == name)
 
     def _running(self, record: StepStatus) -> None:
         limit = self.settings.max_attempts
-        self.ready = (False, STEP_RUNNING, f"{record.name} running (attempt {record.attempts} of {limit})")
+        batch = f", batch size {record.batch_size} after CUDA ran out of memory" if record.memory_retries else ""
+        self.ready = (False, STEP_RUNNING, f"{record.name} running (attempt {record.attempts} of {limit}{batch})")
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -595,6 +630,22 @@ class _Pass:
     def _requeue(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+
+def quality_of(message: str | None) -> QualityScore | None:
+    """The quality score a test_inference run reported after its summary; None when it has none."""
+    if not message or contract.RESULT_MARK not in message:
+        return None
+    body = message.split(contract.RESULT_MARK, 1)[1]
+    try:
+        return QualityScore.model_validate_json(body)
+    except ValidationError:  # an image older or newer than this operator: no score rather than no status
+        return None
+
+
+def _runs(record: StepStatus) -> int:
+    """Jobs a record has used: one per attempt, interrupted run and out-of-memory run."""
+    return record.attempts + record.interruptions + record.memory_retries
 
 
 def go_duration(delta: timedelta) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sovits_operator.catalog import StepName
 from sovits_operator.model import TrainingTaskSpec
@@ -31,6 +32,8 @@ class StepResult:
     # None replaces the whole folder. A shard claims only the names its inputs produce.
     owns: Callable[[str], bool] | None = None
     summary: str = ""
+    # What the operator records in the task's status (one small JSON object; see contract.RESULT_MARK).
+    record: dict[str, Any] | None = None
 
 
 @dataclass

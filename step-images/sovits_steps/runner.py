@@ -5,7 +5,8 @@ scratch directory, verifies and stages out its outputs, keeps ``progress/{step}.
 fresh, and uploads the step's log at the end whatever happened (logs outlive pods).
 
 Exit codes (contract.py): 0 done; EXIT_BAD_INPUT when the same input will fail again
-(InvalidInput); EXIT_RETRYABLE for everything else (an unreachable store, SIGTERM, a bug),
+(InvalidInput); EXIT_OUT_OF_MEMORY when CUDA ran out of memory (OutOfMemory: the operator
+runs it again with half the batch size); EXIT_RETRYABLE for everything else (an unreachable store, SIGTERM, a bug),
 bounded by the operator's attempt limit. The reason goes, as one line, to the
 termination-message file Kubernetes shows in the pod status.
 """
@@ -33,7 +34,7 @@ from pydantic import ValidationError
 from sovits_operator import contract as c
 from sovits_operator import settings as settings_mod
 from sovits_operator.catalog import step as step_def
-from sovits_operator.errors import InvalidInput, Retryable, SovitsError
+from sovits_operator.errors import InvalidInput, OutOfMemory, Retryable, SovitsError
 from sovits_operator.model import TrainingTaskSpec
 from sovits_operator.storage import TaskFiles, check_key, open_store
 
@@ -61,6 +62,8 @@ def outcome(exc: BaseException) -> tuple[int, str]:
     """The exit code and one-line reason for a failure."""
     if isinstance(exc, InvalidInput):
         return c.EXIT_BAD_INPUT, f"bad input: {exc.message}"
+    if isinstance(exc, OutOfMemory):
+        return c.EXIT_OUT_OF_MEMORY, f"out of memory: {exc.message}"
     if isinstance(exc, SovitsError):
         return c.EXIT_RETRYABLE, f"{exc.code}: {exc.message}"
     return c.EXIT_RETRYABLE, f"internal error: {type(exc).__name__}: {exc}"
@@ -167,8 +170,9 @@ def build_context(
     )
 
 
-def execute(ctx: StepContext) -> str:
-    """Run the step module, verify what it produced, stage it out; the summary line."""
+def execute(ctx: StepContext) -> tuple[str, str]:
+    """Run the step module, verify what it produced, stage it out; the summary line, and the
+    termination message (the summary and the step's result for the status)."""
     if ctx.step not in STEP_MODULES:
         raise InvalidInput(f"step {ctx.step} is not provided by this image", field="step")
     module = importlib.import_module(STEP_MODULES[ctx.step])
@@ -180,7 +184,10 @@ def execute(ctx: StepContext) -> str:
     ctx.progress.update(0.0, "uploading outputs")
     for folder, files in result.outputs.items():
         stage_out(ctx.store, folder, ctx.folder(folder), files, staged=ctx.staged, owns=result.owns)
-    return result.summary or "done"
+    summary = result.summary or "done"
+    if result.record is None:
+        return summary, summary
+    return summary, summary + c.RESULT_MARK + json.dumps(result.record, separators=(",", ":"), ensure_ascii=False)
 
 
 def verify(ctx: StepContext, result: StepResult) -> None:
@@ -215,11 +222,12 @@ def run_step(name: str, task_id: str, env: Mapping[str, str] | None = None) -> i
     store: TaskFiles | None = None
     ctx: StepContext | None = None
     code, reason = c.EXIT_RETRYABLE, "aborted"
+    message: str | None = None
     try:
         log.info("step %s of task %s starting", name, task_id)
         settings, store = open_task(name, task_id, env)
         ctx = build_context(name, task_id, env, work, settings, store)
-        reason = execute(ctx)
+        reason, message = execute(ctx)
         code = c.EXIT_OK
         log.info("step %s done: %s", name, reason)
     except (Exception, KeyboardInterrupt) as exc:
@@ -237,7 +245,7 @@ def run_step(name: str, task_id: str, env: Mapping[str, str] | None = None) -> i
         handler.close()
         root.setLevel(previous_level)
         shutil.rmtree(work, ignore_errors=True)
-    write_termination_message(env, reason)
+    write_termination_message(env, message or reason)
     return code
 
 

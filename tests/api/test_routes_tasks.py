@@ -7,12 +7,13 @@ import uuid
 import pytest
 
 from .conftest import Api
-from .test_schemas import SEED_TASK_FIELDS
+from .test_schemas import ADDED_TASK_FIELDS, SEED_TASK_FIELDS
 
 
 def test_seed_create_answers_the_seed_task(api: Api) -> None:
     task = api.create(language="zh", batch_size=16, epochs_s2=20, epochs_s1=8, gpu_id="0")
-    assert list(task) == SEED_TASK_FIELDS
+    assert list(task) == SEED_TASK_FIELDS + ADDED_TASK_FIELDS
+    assert task["quality"] is None  # until test_inference has scored a sentence
     uuid.UUID(task["task_id"])
     assert task["status"] == "created"
     assert task["progress"] == 0.0

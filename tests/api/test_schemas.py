@@ -16,10 +16,12 @@ SEED_TASK_FIELDS = [
     "current_step",
     "error_message",
 ]
+# Ours, after the seed's: a client that reads only the seed's fields ignores them.
+ADDED_TASK_FIELDS = ["quality"]
 
 
-def test_task_fields_are_exactly_the_seeds() -> None:
-    assert list(TaskPublic.model_fields) == SEED_TASK_FIELDS
+def test_task_fields_are_exactly_the_seeds_then_ours() -> None:
+    assert list(TaskPublic.model_fields) == SEED_TASK_FIELDS + ADDED_TASK_FIELDS
 
 
 def test_step_answer_carries_the_seeds_message_field() -> None:

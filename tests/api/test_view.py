@@ -109,3 +109,20 @@ def test_updated_at_is_the_newest_moment_the_object_shows() -> None:
                                                        startedAt=later.isoformat(), finishedAt=latest.isoformat())]},
     )  # fmt: skip
     assert task_view(t).updated_at == latest
+
+
+def test_the_view_shows_the_quality_score_the_status_records() -> None:
+    quality = {
+        "speakerSimilarity": 0.93,
+        "errorRate": 0.14,
+        "errorMetric": "wer",
+        "asrBackend": "pocketsphinx",
+        "secondsPerCharacter": 0.072,
+        "pace": "ok",
+    }
+    status = {"phase": "completed", "steps": [record("test_inference", "completed", "r1")], "quality": quality}
+
+    view = task_view(task(steps=[request("test_inference", "r1")], status=status))
+
+    assert view.quality is not None and view.model_dump(mode="json", by_alias=True)["quality"] == quality
+    assert task_view(task()).quality is None

@@ -117,3 +117,9 @@ def test_job_rows_survive_a_reopen(tmp_path: Path) -> None:
 
     assert (again.state, again.pid, again.pid_started) == ("running", 4242, "99")
     assert again.launch == launch(1)
+
+
+def test_a_succeeded_job_carries_its_termination_message_as_its_result() -> None:
+    (job,) = observe([row(0, "succeeded", 0, "done | result: {}")], running=0, max_parallel=1)
+
+    assert (job.state, job.result) == ("succeeded", "done | result: {}")

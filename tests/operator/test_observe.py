@@ -123,3 +123,10 @@ def test_a_job_failed_by_its_backoff_limit_is_the_steps_own_failure() -> None:
     observed = observe_job(job(cond("Failed", reason="BackoffLimitExceeded")), [pod("Failed", exit_code=1)])
 
     assert (observed.state, observed.interrupted) == ("failed", False)
+
+
+def test_a_complete_job_carries_its_pods_termination_message_as_its_result() -> None:
+    done = pod("Succeeded", exit_code=0, message="2.1 s of speech | result: {}\n", reason="Completed")
+
+    assert observe_job(job(cond("Complete")), [done]).result == "2.1 s of speech | result: {}"
+    assert observe_job(job(cond("Complete")), []).result is None

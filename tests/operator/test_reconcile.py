@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.contract import EXIT_BAD_INPUT
+from sovits_operator.contract import EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY, EXIT_RETRYABLE, RESULT_MARK
 from sovits_operator.jobs import job_name
 from sovits_operator.model import Condition, TrainingTask
 from sovits_operator.reconcile import (
@@ -16,6 +18,7 @@ from sovits_operator.reconcile import (
     ObservedJob,
     Outcome,
     RequeueAfter,
+    quality_of,
     reconcile,
 )
 from tests.operator.builders import (
@@ -48,6 +51,17 @@ def reasons(outcome: Outcome) -> list[str]:
 
 def record(task: TrainingTask, name: str) -> dict[str, object]:
     return [s for s in task.status.steps if s.name == name][-1].model_dump()
+
+
+def featured(done: int = 8, **spec: Any) -> TrainingTask:
+    """A task whose first ``done`` steps have completed (eight: every step before training)."""
+    task, _, _ = run_to_rest(a_task(*STEP_ORDER[:done], **spec))
+    return task
+
+
+def batch_of(outcome: Outcome) -> object:
+    (create,) = outcome.of(CreateJob)
+    return create.launch.params["batch_size"]
 
 
 # -- requests and ordering --------------------------------------------------------------------
@@ -694,3 +708,139 @@ def test_params_reach_the_launch_validated_with_defaults_filled_in() -> None:
     launch = launch_of(a_task({"name": "convert_audio", "params": {"sample_rate": 16000}})).launch
 
     assert launch.params == {"sample_rate": 16000}
+
+
+# -- CUDA out of memory --------------------------------------------------------------------
+
+OOM = "out of memory: upstream s2_train.py: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+
+
+def test_a_training_step_starts_with_spec_batch_size_and_records_it() -> None:
+    task, outcome = step_once(add_request(featured(batchSize=16), "train_sovits"))
+
+    assert batch_of(outcome) == 16
+    assert record(task, "train_sovits")["batch_size"] == 16
+
+
+def test_a_step_without_a_batch_size_records_none() -> None:
+    task, outcome = step_once(a_task("convert_audio"))
+
+    assert record(task, "convert_audio")["batch_size"] is None
+    assert "batch_size" not in outcome.of(CreateJob)[0].launch.params
+
+
+def test_out_of_memory_runs_the_step_again_at_once_with_half_the_batch_without_using_an_attempt() -> None:
+    task, _ = step_once(add_request(featured(batchSize=16), "train_sovits"))
+
+    task, outcome = step_once(task, [failed("voice1-train-sovits-1", OOM, exit_code=EXIT_OUT_OF_MEMORY)])
+
+    assert created_jobs(outcome) == ["voice1-train-sovits-2"]
+    assert batch_of(outcome) == 8
+    found = record(task, "train_sovits")
+    assert (found["phase"], found["attempts"], found["memory_retries"], found["batch_size"]) == ("running", 1, 1, 8)
+    assert found["message"] == f"CUDA out of memory at batch size 16; running again with batch size 8: {OOM}"
+    assert "OutOfMemory" in reasons(outcome)
+    assert ready(task).message == "train_sovits running (attempt 1 of 3, batch size 8 after CUDA ran out of memory)"
+
+
+def test_the_request_batch_size_param_wins_over_the_spec_and_is_halved() -> None:
+    task, outcome = step_once(add_request(featured(9, batchSize=16), "train_gpt", batch_size=6))
+    assert batch_of(outcome) == 6
+
+    task, outcome = step_once(task, [failed("voice1-train-gpt-1", OOM, exit_code=EXIT_OUT_OF_MEMORY)])
+
+    assert batch_of(outcome) == 3
+
+
+def test_halving_goes_down_to_one_and_then_fails_the_step_as_out_of_memory() -> None:
+    task, _ = step_once(add_request(featured(batchSize=5), "train_sovits"))
+    jobs: list[ObservedJob] = []
+    sizes = []
+    for run in range(1, 4):  # 5 -> 2 -> 1
+        jobs.append(failed(job_name("voice1", "train_sovits", run), OOM, exit_code=EXIT_OUT_OF_MEMORY))
+        task, outcome = step_once(task, jobs)
+        sizes += [batch_of(outcome)] if created_jobs(outcome) else []
+
+    assert sizes == [2, 1]
+    assert task.status.phase == "failed"
+    assert task.status.error_message == f"CUDA out of memory even at batch size 1: {OOM}"
+    assert ready(task).reason == "OutOfMemory"
+    assert record(task, "train_sovits")["memory_retries"] == 2
+
+
+def test_a_step_completed_after_running_out_of_memory_keeps_the_batch_size_it_used() -> None:
+    task, _ = step_once(add_request(featured(batchSize=16), "train_sovits"))
+    task, _ = step_once(task, [failed("voice1-train-sovits-1", OOM, exit_code=EXIT_OUT_OF_MEMORY)])
+
+    task, _ = step_once(task, [succeeded("voice1-train-sovits-2")])
+
+    found = record(task, "train_sovits")
+    assert (found["phase"], found["batch_size"]) == ("completed", 8)
+    assert found["message"] == "completed with batch size 8 after CUDA ran out of memory 1 time(s)"
+
+
+def test_an_ordinary_failure_mentioning_memory_keeps_the_batch_size_and_uses_an_attempt() -> None:
+    """The exit code decides, not the message: only the step's own check says it was CUDA."""
+    task, _ = step_once(add_request(featured(batchSize=16), "train_sovits"))
+    first = failed("voice1-train-sovits-1", "RuntimeError: CUDA out of memory", exit_code=EXIT_RETRYABLE)
+
+    task, outcome = step_once(task, [first], now=T0 + timedelta(minutes=1))
+
+    assert created_jobs(outcome) == ["voice1-train-sovits-2"]
+    assert batch_of(outcome) == 16
+    found = record(task, "train_sovits")
+    assert (found["attempts"], found["memory_retries"], found["batch_size"]) == (2, 0, 16)
+
+
+def test_out_of_memory_in_a_step_without_a_batch_size_is_an_ordinary_failed_attempt() -> None:
+    task, _ = step_once(add_request(featured(4), "extract_text_features"))
+    first = failed("voice1-extract-text-features-1", OOM, exit_code=EXIT_OUT_OF_MEMORY)
+
+    waiting, outcome = step_once(task, [first], now=T0 + timedelta(seconds=1))
+
+    assert created_jobs(outcome) == [] and ready(waiting).reason == "StepRetrying"
+    retried, outcome = step_once(waiting, [first], now=T0 + timedelta(minutes=1))
+    assert created_jobs(outcome) == ["voice1-extract-text-features-2"]
+    found = record(retried, "extract_text_features")
+    assert (found["attempts"], found["memory_retries"], found["batch_size"]) == (2, 0, None)
+
+
+def test_after_an_out_of_memory_run_a_failure_gets_a_fresh_job_name_and_the_smaller_batch() -> None:
+    task, _ = step_once(add_request(featured(batchSize=16), "train_sovits"))
+    jobs = [failed("voice1-train-sovits-1", OOM, exit_code=EXIT_OUT_OF_MEMORY)]
+    task, _ = step_once(task, jobs)
+    jobs.append(failed("voice1-train-sovits-2", "NCCL error", at=T0))
+
+    task, outcome = step_once(task, jobs, now=T0 + timedelta(minutes=1))
+
+    assert created_jobs(outcome) == ["voice1-train-sovits-3"]
+    assert batch_of(outcome) == 8
+
+
+# -- the quality score -------------------------------------------------------------------------
+
+SCORE = {"speakerSimilarity": 0.93, "errorRate": 0.14, "errorMetric": "wer", "asrBackend": "pocketsphinx",
+         "secondsPerCharacter": 0.072, "pace": "ok"}  # fmt: skip
+RESULT = "2.1 s of speech in output/output.wav" + RESULT_MARK + json.dumps(SCORE)
+
+
+def test_a_completed_test_inference_records_its_quality_score_in_status() -> None:
+    task, _ = step_once(add_request(featured(10), "test_inference"))
+    job = ObservedJob(name="voice1-test-inference-1", state="succeeded", finished_at=T0, result=RESULT)
+
+    task, _ = step_once(task, [job])
+
+    assert task.status.quality is not None
+    assert task.status.quality.wire() == SCORE
+
+
+def test_a_test_inference_without_a_readable_result_leaves_no_score() -> None:
+    assert quality_of("2.1 s of speech in output/output.wav") is None
+    assert quality_of("2.1 s" + RESULT_MARK + '{"speakerSimilarity": "high"}') is None
+    assert quality_of(None) is None
+
+
+def test_only_test_inference_sets_the_score() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    task, _ = step_once(task, [ObservedJob(name="voice1-convert-audio-1", state="succeeded", result=RESULT)])
+    assert task.status.quality is None

@@ -262,9 +262,12 @@ class ClusterInfo:
         """A Stage that fails the Running pods matching ``selector`` with an exit code and message."""
         return _status_stage(name, selector, _terminated("Failed", exit_code, "Error", message), delay_ms=0)
 
-    def complete_pods_stage(self, name: str, selector: dict[str, str], delay_ms: int) -> dict[str, Any]:
-        """A Stage that lets the Running pods matching ``selector`` succeed only after ``delay_ms``."""
-        return _status_stage(name, selector, _terminated("Succeeded", 0, "Completed", ""), delay_ms=delay_ms)
+    def complete_pods_stage(
+        self, name: str, selector: dict[str, str], delay_ms: int, message: str = ""
+    ) -> dict[str, Any]:
+        """A Stage that lets the Running pods matching ``selector`` succeed after ``delay_ms``, with
+        ``message`` as their termination message."""
+        return _status_stage(name, selector, _terminated("Succeeded", 0, "Completed", message), delay_ms=delay_ms)
 
     def evict_pods_stage(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
         """A Stage doing what a kubelet does to the pods it evicts under node pressure: Failed,

@@ -13,8 +13,10 @@ the newest checkpoint, and ``output.wav`` from inference_cli, which (like upstre
 ``--sovits_model``. Nothing here is upstream code.
 
 Knobs (``FakeUpstream.behave``) make a script misbehave as upstream does: exit 0 having
-written nothing, fail some items with a traceback, crash after an epoch, or wait at an epoch
-until the checkpoint shows up in the store (to prove uploads happen while training runs).
+written nothing, fail some items with a traceback (``item_error`` says which), crash after an
+epoch, print a given output and exit above a batch size (``out_of_memory_above``), speak a given
+recording as the test sentence (``speak``), or wait at an
+epoch until the checkpoint shows up in the store (to prove uploads happen while training runs).
 Every run appends its argv and environment to ``calls.jsonl`` for the tests to read.
 """
 
@@ -176,7 +178,8 @@ for line in fu.share(fu.read_list(fu.env("inp_text"))):
     lang = ACCEPTED[language]
     print(name)
     if name in knobs.get("fail_items", []):
-        print(name, text, "Traceback (most recent call last):\nValueError: cannot clean this text")
+        error = knobs.get("item_error", "Traceback (most recent call last):\nValueError: cannot clean this text")
+        print(name, text, error)
         continue
     if lang == "zh" and version != "v1":
         fu.need_path("G2PW model", "GPT_SoVITS/text/G2PWModel", folder=True)
@@ -318,6 +321,11 @@ else:
     first = 1
     print("loaded pretrained %s" % train["pretrained_s2G"])
 print("start training from epoch %s" % first, flush=True)
+fu.record("s2_train.batch", batch_size=train["batch_size"])
+out_of_memory = knobs.get("out_of_memory_above")
+if out_of_memory and train["batch_size"] > out_of_memory["batch"]:
+    print(out_of_memory["output"], flush=True)
+    sys.exit(out_of_memory.get("exit", 1))
 steps_per_epoch = 3
 for epoch in range(first, train["epochs"] + 1):
     for pct in (0, 50, 100):
@@ -403,6 +411,7 @@ for epoch in range(first, train["epochs"]):
 
 _INFERENCE = r"""
 import argparse
+import shutil
 
 import numpy as np
 import soundfile as sf
@@ -450,7 +459,10 @@ if knobs.get("write_nothing"):
     sys.exit(0)
 rate = RATES[knobs.get("rate_of", version)]
 t = np.arange(rate // 2) / rate
-sf.write(os.path.join(args.output_path, "output.wav"), 0.3 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
+if knobs.get("speak"):  # a recording to hand back as the sentence, for the quality score
+    shutil.copy(knobs["speak"], os.path.join(args.output_path, "output.wav"))
+else:
+    sf.write(os.path.join(args.output_path, "output.wav"), 0.3 * np.sin(2 * np.pi * 220 * t), rate, subtype="PCM_16")
 print("Audio saved to " + os.path.join(args.output_path, "output.wav"))
 """
 

@@ -73,6 +73,7 @@ class _Follower:
 def _run(tree_root: Path, script: str, env: dict[str, str], follower: _Follower) -> str:
     """Run a feature script; what to tell about items it skipped (it catches per-item errors)."""
     outcome = process.run(process.command(script), cwd=tree_root, env=env, on_line=follower)
+    outcome.raise_if_out_of_memory(script)
     if outcome.returncode != 0:
         raise Retryable(f"upstream {Path(script).name} failed: {outcome.reason()}")
     error = outcome.exception()

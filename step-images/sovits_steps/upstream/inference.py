@@ -24,7 +24,7 @@ from sovits_operator.params import TestInferenceParams
 
 from ..context import StepContext, StepResult
 from ..transcripts import Line
-from . import common, environment, listfile, process
+from . import common, environment, listfile, process, scoring
 from . import versions as v
 from .common import Job
 from .shards import EXPERIMENTS
@@ -33,6 +33,7 @@ SCRIPT = "GPT_SoVITS/inference_cli.py"
 OUTPUT = "output"
 OUTPUT_WAV = "output.wav"
 REPORT = "test_inference.json"
+QUALITY = "quality.json"
 
 # The CLI's choices (upstream argparse); a reference may only be Chinese, English or Japanese.
 REF_CHOICES = ("中文", "英文", "日文")
@@ -211,6 +212,7 @@ def synthesize(ctx: StepContext) -> StepResult:
             "emits its end token speaks up to its max_sec; train longer, or raise timeout_s)",
             field="timeout_s",
         )
+    outcome.raise_if_out_of_memory(argv[2])
     if outcome.returncode != 0:
         raise Retryable(f"upstream inference_cli.py failed: {outcome.reason()}")
     wav = out_dir / OUTPUT_WAV
@@ -219,6 +221,10 @@ def synthesize(ctx: StepContext) -> StepResult:
             f"upstream inference_cli.py exited 0 but wrote no {OUTPUT}/{OUTPUT_WAV}; see the log", field=OUTPUT
         )
     level = check_output(wav, j.version, f"is {sovits_key} a {j.version} model?")
+    ctx.progress.update(0.9, "scoring the sentence")
+    score = scoring.score_sentence(ctx, params, ref_path, wav, scoring.language_of(target, j.spec.language))
+    quality = out_dir / QUALITY
+    quality.write_text(json.dumps(score, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report = out_dir / REPORT
     report.write_text(
         json.dumps(
@@ -242,7 +248,8 @@ def synthesize(ctx: StepContext) -> StepResult:
         + "\n",
         encoding="utf-8",
     )
-    return StepResult({OUTPUT: [wav, report]}, summary=f"{level.seconds:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}")
+    summary = f"{level.seconds:.1f} s of speech in {OUTPUT}/{OUTPUT_WAV}; {scoring.in_words(score)}"
+    return StepResult({OUTPUT: [wav, report, quality]}, summary=summary, record=scoring.for_status(score))
 
 
 # Quieter than this is no speech: a broken model writes zeros (or near-zeros) at the right rate.

@@ -23,6 +23,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sovits_operator.errors import OutOfMemory
+
+from .memory import cuda_out_of_memory
+
 log = logging.getLogger("sovits_steps.upstream.output")
 
 REDRAW_LOG_S = 10.0
@@ -36,6 +40,14 @@ class Outcome:
     returncode: int
     tail: tuple[str, ...]
     timed_out: bool = False
+    # The first line saying CUDA ran out of memory, whatever the exit code.
+    out_of_memory: str | None = None
+
+    def raise_if_out_of_memory(self, script: str) -> None:
+        """OutOfMemory (a smaller batch may fit) when the output said so: a script that caught the
+        error and exited 0 has not done its work either."""
+        if self.out_of_memory is not None:
+            raise OutOfMemory(f"upstream {Path(script).name}: {self.out_of_memory}")
 
     def reason(self) -> str:
         """The most telling line of the output for a one-line failure message."""
@@ -106,7 +118,8 @@ def run(
         list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    reader = threading.Thread(target=_follow, args=(proc, on_line, tail), name="upstream-output", daemon=True)
+    memory: list[str] = []
+    reader = threading.Thread(target=_follow, args=(proc, on_line, tail, memory), name="upstream-output", daemon=True)
     reader.start()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     timed_out = False
@@ -126,10 +139,10 @@ def run(
         _stop(proc)
         reader.join()
     log.info("%s exited with %d", Path(argv[2] if len(argv) > 2 else argv[0]).name, proc.returncode)
-    return Outcome(proc.returncode, tuple(tail), timed_out)
+    return Outcome(proc.returncode, tuple(tail), timed_out, next(iter(memory), None))
 
 
-def _follow(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail: deque[str]) -> None:
+def _follow(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail: deque[str], memory: list[str]) -> None:
     assert proc.stdout is not None
     stream = proc.stdout
     chunks = iter(lambda: os.read(stream.fileno(), 65536), b"")
@@ -138,6 +151,8 @@ def _follow(proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail:
         if not line.strip():
             continue
         tail.append(line)
+        if not memory and (said := cuda_out_of_memory(line)):
+            memory.append(said)
         now = time.monotonic()
         if not redraw:
             log.info("%s", line)

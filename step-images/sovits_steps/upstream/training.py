@@ -159,6 +159,7 @@ def _train(
             log.warning("could not upload the last checkpoints: %s", exc)
         raise
     mirror.sync(final=True)  # also after a crash, so the retry resumes from the last saved epoch
+    outcome.raise_if_out_of_memory(argv[2])
     if outcome.returncode != 0:
         raise Retryable(f"upstream {Path(argv[2]).name} failed: {outcome.reason()}")
     return common.changed_since(root, before)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.contract import EXIT_OUT_OF_MEMORY, RESULT_MARK
 from sovits_operator.jobs import job_name
 from tests.support.cluster import ClusterInfo
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
@@ -84,6 +85,52 @@ def test_a_failing_step_is_retried_then_fails_the_task_with_its_message(
     names = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, name))
     assert names == [f"{name}-convert-audio-1", f"{name}-convert-audio-2"]
     assert "AttemptFailed" in events_of(cluster, namespace, name)
+
+
+def test_training_out_of_cuda_memory_runs_again_with_half_the_batch_size_until_it_fits(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
+) -> None:
+    name = unique("oom")
+    oom = "out of memory: upstream s2_train.py: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB."
+    for attempt in ("1", "2"):  # the first two Jobs' pods exit as the step does on CUDA out of memory
+        selector = {"sovits.io/task": name, "sovits.io/step": "train_sovits", "sovits.io/attempt": attempt}
+        stages(cluster.fail_pods_stage(f"{name}-oom-{attempt}", selector, EXIT_OUT_OF_MEMORY, oom))
+    steps = [{"name": step} for step in STEP_ORDER[: STEP_ORDER.index("train_sovits") + 1]]
+    cluster.apply(training_task(name, namespace, steps=steps, batchSize=8, gpu={"count": 1}))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), timeout=120, what="task completed")
+
+    record = next(s for s in status(cluster, namespace, name)["steps"] if s["name"] == "train_sovits")
+    assert (record["batchSize"], record["memoryRetries"], record["attempts"]) == (2, 2, 1)
+    assert record["message"] == "completed with batch size 2 after CUDA ran out of memory 2 time(s)"
+    params = {
+        j["metadata"]["name"]: json.loads(env_of(j)["SOVITS_STEP_PARAMS"])["batch_size"]
+        for j in task_jobs(cluster, namespace, name)
+        if j["metadata"]["labels"]["sovits.io/step"] == "train_sovits"
+    }
+    assert params == {f"{name}-train-sovits-1": 8, f"{name}-train-sovits-2": 4, f"{name}-train-sovits-3": 2}
+    assert events_of(cluster, namespace, name).count("OutOfMemory") == 2
+
+
+def test_the_quality_score_of_a_completed_test_inference_is_in_the_status(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
+) -> None:
+    name = unique("score")
+    score = {"speakerSimilarity": 0.91, "errorRate": 0.25, "errorMetric": "wer", "asrBackend": "pocketsphinx",
+             "secondsPerCharacter": 0.07, "pace": "ok"}  # fmt: skip
+    said = "1.9 s of speech in output/output.wav" + RESULT_MARK + json.dumps(score)
+    selector = {"sovits.io/task": name, "sovits.io/step": "test_inference"}
+    stages(cluster.complete_pods_stage(f"{name}-said", selector, 0, said))  # as the step's runner writes it
+    cluster.apply(training_task(name, namespace, pipeline="full", gpu={"count": 1}))
+
+    wait_for(phase_is(cluster, namespace, name, "completed"), timeout=120, what="task completed")
+
+    assert status(cluster, namespace, name)["quality"] == score
+
+
+def env_of(job: dict[str, Any]) -> dict[str, str]:
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
 def test_cancel_while_running_removes_jobs_and_pods_and_keeps_finished_steps(

@@ -4,21 +4,26 @@ and the stand-in upstream checkout as ``paths.base_dir``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from sovits_api.local_store import SqliteTaskStore
 from sovits_operator import contract as c
+from sovits_operator.catalog import STEP_ORDER
+from sovits_operator.model import StepStatus
 from sovits_operator.storage import LocalObjectStore
 from sovits_steps.models_cli import upload
 from sovits_steps.upstream import versions as v
-from tests.steps.conftest import LocalTask
+from tests.steps.conftest import TASK_ID, LocalTask
 from tests.steps.upstream import real
 from tests.support import upstream as up
 from tests.support.audio import silence, speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.local_process import LocalService
 
 EXP = "alice"
 # Three real clips, named as the slicer names them; the middle one is padded to ~5 s so the
@@ -89,6 +94,32 @@ def run_features(task: LocalTask, version: str = "v2Pro", shards: int = 1, gpus:
         for index in range(shards):
             code = task.run(step, {}, spec=spec(version, gpus), shard=(index, shards))
             assert code == c.EXIT_OK, f"{step}[{index}]: {task.reason}"
+
+
+def serve_locally(
+    tmp_path: Path, fake: FakeUpstream, config: dict[str, Any], done: int = 8
+) -> tuple[LocalService, str]:
+    """`sovits local` (stopped: start it) over this module's store: a task created through its API
+    with ``config``, the files of ``tasks/<TASK_ID>/`` as its own, and its first ``done`` steps
+    (eight: those before training) recorded as completed in its task store, as a restart finds them."""
+    data = tmp_path / "local"
+    service = LocalService(data, settings_env={"SOVITS_PATHS__BASE_DIR": str(fake.root)}).start()
+    try:
+        task_id = str(service.client().create_task("local", {"exp_name": EXP, "language": "en", "gpu_id": "0",
+                                                             **config})["task_id"])  # fmt: skip
+    finally:
+        service.stop()
+    (tmp_path / "store" / "tasks" / TASK_ID).rename(tmp_path / "store" / "tasks" / task_id)
+    (tmp_path / "store").rename(data / "store")
+    store = SqliteTaskStore.open(data / "tasks.db")
+    task = store.get("default", task_id)
+    at = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    records = [
+        StepStatus(name=s, phase="completed", attempts=1, started_at=at, finished_at=at) for s in STEP_ORDER[:done]
+    ]
+    store.update_status("default", task_id, task.status.model_copy(update={"steps": records, "phase": "completed"}))
+    store.close()
+    return service.start(), task_id
 
 
 def experiment(task: LocalTask) -> list[str]:

@@ -136,9 +136,15 @@ def test_contract_clips_upstream_filters_for_loudness_are_reported(prepared: Loc
 
 
 def test_contract_a_crash_inside_upstream_is_retryable_with_its_error(prepared: LocalTask, fake: FakeUpstream) -> None:
-    fake.behave("1-get-text", crash="CUDA error: out of memory")
+    fake.behave("1-get-text", crash="CUDA error: an illegal memory access was encountered")
     assert prepared.run("extract_text_features", {}, spec=spec()) == c.EXIT_RETRYABLE
-    assert "RuntimeError: CUDA error: out of memory" in prepared.reason
+    assert "RuntimeError: CUDA error: an illegal memory access was encountered" in prepared.reason
+
+
+def test_contract_cuda_out_of_memory_in_a_crash_is_reported_as_such(prepared: LocalTask, fake: FakeUpstream) -> None:
+    fake.behave("1-get-text", crash="CUDA error: out of memory")
+    assert prepared.run("extract_text_features", {}, spec=spec()) == c.EXIT_OUT_OF_MEMORY
+    assert prepared.reason == "out of memory: upstream 1-get-text.py: RuntimeError: CUDA error: out of memory"
 
 
 def test_contract_speaker_vectors_are_a_recorded_no_op_below_v2pro(prepared: LocalTask, fake: FakeUpstream) -> None:

@@ -9,19 +9,25 @@ rate.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from sovits_operator import contract as c
 from sovits_operator.errors import InvalidInput
+from sovits_operator.reconcile import quality_of
+from sovits_steps import quality
 from sovits_steps.transcripts import Line
 from sovits_steps.upstream import inference, training
 from tests.steps.conftest import LocalTask
-from tests.steps.upstream.conftest import CLIPS, EXP, NAMES, run_features, spec
+from tests.steps.upstream.conftest import CLIPS, EXP, NAMES, run_features, serve_locally, spec
+from tests.support.audio import speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
 
 REFERENCE = NAMES[1]  # the ~5 s English clip
+SPOKEN = "one two three four five six seven"
 
 
 @pytest.fixture
@@ -55,6 +61,64 @@ def test_contract_inference_speaks_the_target_with_the_newest_weights(trained: L
     got = report(trained)
     assert got["ref_audio"] == f"experiments/{EXP}/5-wav32k/{REFERENCE}"
     assert got["sovits_model"] == f"experiments/{EXP}/SoVITS_weights_v2Pro/alice_e4_s12.pth"
+
+
+def test_contract_the_sentence_is_scored_against_the_reference_and_the_target_text(
+    trained: LocalTask, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The stand-in speaks a real espeak-ng sentence; pocketsphinx hears it."""
+    fake.behave("inference_cli", speak=str(write_wav(tmp_path / "spoken.wav", speech(SPOKEN, voice="en-us+m3"))))
+    params = {"target_text": SPOKEN, "asr_backend": "pocketsphinx"}
+    assert trained.run("test_inference", params, spec=spec()) == c.EXIT_OK
+
+    score = json.loads(trained.store.get_bytes("output/quality.json"))
+    sentence, _ = sf.read(str(trained.fetch("output/output.wav")), dtype="float32")
+    ref, _ = sf.read(str(trained.fetch(f"experiments/{EXP}/5-wav32k/{REFERENCE}")), dtype="float32")
+    expected = quality.score(ref, 32000, sentence, 32000, SPOKEN, "en", score["transcript"])
+    assert score == {"language": "en", "asr_backend": "pocketsphinx", **expected.as_dict()}
+    assert score["error_metric"] == "wer" and score["error_rate"] < 0.5 and score["pace"] == "ok"
+    assert score["transcript"].split()[1:5] == ["two", "three", "four", "five"]
+    status = quality_of(trained.reason)  # what the operator reads from the termination message
+    assert status is not None
+    assert status.model_dump() == {k: score[k] for k in type(status).model_fields}
+    summary = r"^\d+\.\d s of speech in output/output.wav; speaker similarity -?\d\.\d\d, WER \d\.\d\d, pace ok \| "
+    assert re.match(summary, trained.reason), trained.reason
+
+
+def test_sovits_local_shows_the_score_in_the_rest_task_view_and_the_report(
+    trained: LocalTask, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    fake.behave("inference_cli", speak=str(write_wav(tmp_path / "spoken.wav", speech(SPOKEN, voice="en-us+m3"))))
+    service, task_id = serve_locally(tmp_path, fake, {}, done=10)
+    try:
+        client = service.client()
+        client.execute_step(task_id, "test_inference", {"target_text": SPOKEN, "asr_backend": "pocketsphinx"})
+        final = client.wait_for_completion(task_id, timeout=180, interval=0.5)
+        report = client.download(task_id, "output/quality.json", tmp_path / "quality.json")
+    finally:
+        service.stop()
+
+    assert final["status"] == "completed", final
+    score = json.loads(report.read_text(encoding="utf-8"))
+    expected = {
+        "speakerSimilarity": score["speaker_similarity"],
+        "errorRate": score["error_rate"],
+        "errorMetric": "wer",
+        "asrBackend": "pocketsphinx",
+        "secondsPerCharacter": score["seconds_per_character"],
+        "pace": "ok",
+    }
+    assert final["quality"] == expected
+    assert score["error_rate"] < 0.5
+
+
+def test_contract_an_asr_that_cannot_run_leaves_out_the_error_rate_and_says_why(trained: LocalTask) -> None:
+    assert trained.run("test_inference", {"target_text": "hello there"}, spec=spec()) == c.EXIT_OK
+
+    score = json.loads(trained.store.get_bytes("output/quality.json"))
+    assert (score["asr_backend"], score["error_rate"], score["transcript"]) == ("faster-whisper", None, None)
+    assert "model not found" in score["asr_error"]
+    assert isinstance(score["speaker_similarity"], float) and score["pace_band"] == [0.04, 0.15]
 
 
 def test_contract_inference_on_a_gpu_sets_both_device_variables(
