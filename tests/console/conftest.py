@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
 
 # Debian's /usr/bin/chromium is a wrapper script; playwright launches the binary itself.
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
@@ -81,9 +81,15 @@ def console_page(browser: Browser) -> Iterator[ConsolePage]:
     assert wrapped.errors == [], "the console reported errors"
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Into SOVITS_CONSOLE_SCREENSHOTS when set (hack/console-screenshots.sh sets docs/console)."""
+def screenshot(target: Page | Locator, name: str) -> None:
+    """A page (whole) or one part of it, into SOVITS_CONSOLE_SCREENSHOTS when that is set
+    (hack/console-screenshots.sh sets docs/console)."""
     folder = os.environ.get("SOVITS_CONSOLE_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = str(Path(folder) / f"{name}.png")
+    if isinstance(target, Page):
+        target.screenshot(path=path, full_page=True)
+    else:
+        target.screenshot(path=path)

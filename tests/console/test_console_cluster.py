@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 
 from tests.console.conftest import ConsolePage
 from tests.support.api_process import ApiProcess
+from tests.support.audio import encode, speech
 from tests.support.cluster import ClusterInfo
 from tests.support.seaweed import S3Store
 
@@ -30,7 +32,9 @@ def api(cluster: ClusterInfo, s3_store: S3Store, tmp_path_factory: pytest.TempPa
     cluster.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
-def test_the_console_asks_for_a_token_and_works_in_its_tenant(console_page: ConsolePage, api: ApiProcess) -> None:
+def test_the_console_asks_for_a_token_and_works_in_its_tenant(
+    console_page: ConsolePage, api: ApiProcess, tmp_path: Path
+) -> None:
     console_page.expect_status(401)
     page = console_page.page
     page.goto(api.url + "/")
@@ -49,7 +53,20 @@ def test_the_console_asks_for_a_token_and_works_in_its_tenant(console_page: Cons
     page.click("text=Create task")
     expect(page.locator(".task-head h1")).to_contain_text("cluster voice")
 
-    listed = requests.get(f"{api.url}/api/v1/tasks", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    listed = requests.get(f"{api.url}/api/v1/tasks", headers=auth, timeout=10).json()
     assert [t["task_name"] for t in listed] == ["cluster voice"]
+
+    # a file in S3 plays: the download answers with a redirect to a presigned URL
+    take = encode(speech("hello from the cluster"), tmp_path / "hello.wav")
+    with take.open("rb") as f:
+        url = f"{api.url}/api/v1/task/{listed[0]['task_id']}/files/upload"
+        assert requests.post(url, headers=auth, files={"file": f}, timeout=30).status_code == 200
+    page.reload()
+    page.get_by_role("button", name="Play input_audio/hello.wav").click()
+    duration = page.wait_for_function(
+        "() => { const a = document.querySelector('audio'); return a && a.readyState >= 1 && a.duration; }"
+    ).json_value()
+    assert 0.5 < duration < 5
     page.click("text=Sign out")
     expect(page.locator("h1")).to_have_text("Sign in")

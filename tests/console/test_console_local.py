@@ -3,6 +3,7 @@ API then holds."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sovits_api.client import TrainingClient
+from sovits_steps.progress import Progress
+from sovits_steps.upstream.losses import S2Losses
 from tests.console.conftest import ConsolePage, screenshot
 from tests.support.audio import encode, join_with_pauses, speech, white_noise
 from tests.support.local_process import LocalService, alive, frozen_step, step_pids
@@ -170,3 +173,28 @@ def test_the_dataset_pages_say_why_there_is_nothing_to_show_yet(console_page: Co
         expect(notice).to_be_visible()
         assert notice.inner_text().strip()
         expect(page.get_by_role("link", name="back to the task")).to_be_visible()
+
+
+def test_training_curves_are_drawn_from_the_losses_the_step_recorded(
+    console_page: ConsolePage, local: LocalService
+) -> None:
+    task_id = new_task(local.client(), "curves")
+    report = local.data_dir / "store" / "tasks" / task_id / "progress" / "train_sovits.json"
+    report.parent.mkdir(parents=True)
+    # what train_sovits writes while s2_train.py prints four epochs' losses
+    progress, losses = Progress("train_sovits", report.write_bytes, interval_s=60), S2Losses()
+    for epoch in range(1, 5):
+        losses(f"INFO:tiny:Train Epoch: {epoch} [0%]")
+        values = [5.5 - epoch / 2, 3 + epoch / 4, 1 / epoch, 240 / epoch, 0.0, 20 - epoch, 3 * epoch, 1e-4]
+        line = f"INFO:tiny:{values}"
+        for name, at, value in losses(line):
+            progress.metric(name, at, value)
+    progress.close("SoVITS trained", 100.0)
+
+    page = console_page.page
+    page.goto(f"{local.url}/#/task/{task_id}")
+    mel = page.locator("figure", has_text="train_sovits: loss_mel")
+    expect(mel.locator("path.line")).to_have_attribute("d", re.compile(r"^M[^ML]+(L[^ML]+){3}$"))
+    expect(page.locator("#h-curves ~ .charts figure")).to_have_count(6)
+    expect(mel.locator("text.tick").first).to_have_text("240")  # the highest loss, top of the axis
+    screenshot(page.locator("section", has=page.locator("#h-curves")), "curves")
