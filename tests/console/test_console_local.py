@@ -198,3 +198,22 @@ def test_training_curves_are_drawn_from_the_losses_the_step_recorded(
     expect(page.locator("#h-curves ~ .charts figure")).to_have_count(6)
     expect(mel.locator("text.tick").first).to_have_text("240")  # the highest loss, top of the axis
     screenshot(page.locator("section", has=page.locator("#h-curves")), "curves")
+
+
+def test_deleting_in_the_console_asks_first_and_removes_the_task(
+    console_page: ConsolePage, local: LocalService
+) -> None:
+    client = local.client()
+    task_id = new_task(client, "to delete")
+    page = console_page.page
+    page.goto(f"{local.url}/#/task/{task_id}")
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Keep it").click()
+    assert client.get_task_status(task_id)["task_name"] == "to delete"
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete the task").click()
+    expect(page.locator("h1")).to_have_text("Tasks")
+    expect(page.locator("tbody")).not_to_contain_text("to delete")
+    assert task_id not in [t["task_id"] for t in client.list_tasks()]

@@ -5,6 +5,7 @@ import { fields } from "../forms.js";
 import { AUDIO, bytes, confirmAction, errorText, fill, h, notify, progressBar, statusBadge } from "../ui.js";
 
 let steps = null; // GET /steps, once per page load
+const RESTING = ["completed", "failed", "cancelled"];
 
 export async function taskPage(view, taskId, signal) {
   steps ??= await get("steps");
@@ -39,7 +40,12 @@ export async function taskPage(view, taskId, signal) {
       task = t;
       renderHeader();
     });
-    stream.done.then(() => refresh(), (err) => notify(errorText(err), "error"));
+    stream.done.then((how) => {
+      if (signal.aborted) return;
+      if (how === "end") refresh(); // the task rests: its new files and curves
+      // cut short (a proxy's idle timeout, a restart): follow again after a pause, as EventSource would
+      else if (how === undefined) setTimeout(() => signal.aborted || watch(), 5000);
+    }, (err) => notify(errorText(err), "error"));
   };
   signal.addEventListener("abort", () => stream?.abort());
 
@@ -60,6 +66,7 @@ export async function taskPage(view, taskId, signal) {
 
   async function remove() {
     if (!(await confirmAction(`Delete ${task.task_name} and all its files?`, "Delete the task"))) return;
+    stream?.abort(); // the stream would report the deletion while the page is still here
     try {
       notify((await call("DELETE", `task/${taskId}`)).message);
       location.hash = "#/";
@@ -144,8 +151,9 @@ export async function taskPage(view, taskId, signal) {
     try {
       for (const [i, name] of names.entries()) {
         await post(name, i === 0 ? readParams() : {});
-        await stream.done;
-        task = await get(`task/${taskId}`);
+        while (!RESTING.includes((task = await get(`task/${taskId}`)).status)) {
+          await Promise.all([stream.done, new Promise((wake) => setTimeout(wake, 1000))]);
+        }
         if (task.status !== "completed") return;
       }
     } catch (err) {
