@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from sovits_api import webhook_targets
 from sovits_api.client import ApiError, TrainingClient
@@ -341,3 +342,11 @@ def test_files_live_in_s3_when_storage_is_configured_for_it(
     assert f"tasks/{task_id}/input_audio/{voices[0].name}" in keys
     assert f"tasks/{task_id}/converted_wav/speaker0.wav" in keys
     assert not (tmp_path / "data" / "store").exists()  # nothing went to the data directory
+
+
+def test_a_client_following_a_task_does_not_hold_the_service_at_stop(local: LocalService) -> None:
+    task_id = new_task(local.client())
+    with requests.get(f"{local.url}/api/v1/task/{task_id}/events", stream=True, timeout=30) as events:
+        assert events.status_code == 200  # the task never rests: the stream stays open
+        local.stop()  # SIGTERM, SIGKILL after 30 s
+    assert local.proc is not None and local.proc.returncode != -signal.SIGKILL, "it stopped by itself, not killed"

@@ -140,6 +140,23 @@ def test_a_file_that_is_not_audio_is_refused_with_the_servers_415_message(
     assert local.client().list_files(task_id) == []
 
 
+def test_a_file_over_the_upload_limit_is_refused_with_the_servers_413_message(
+    console_page: ConsolePage, recordings: list[Path], tmp_path: Path
+) -> None:
+    small = LocalService(tmp_path / "data", settings_env={"SOVITS_API__MAX_UPLOAD_BYTES": "100000"}).start()
+    try:
+        task_id = new_task(small.client(), "too big")
+        console_page.expect_status(413)
+        page = console_page.page
+        page.goto(f"{small.url}/#/task/{task_id}")
+        page.set_input_files("#upload-input", str(recordings[0]))  # about 215 KiB
+        expect(page.locator(".uploads li.error")).to_contain_text("larger than the limit of 100000 bytes (HTTP 413)")
+        assert small.client().list_files(task_id) == []
+        page.goto("about:blank")  # closes the page's event stream, which would hold the server's shutdown
+    finally:
+        small.stop()
+
+
 def test_cancelling_in_the_console_stops_the_running_step(
     console_page: ConsolePage, local: LocalService, tmp_path: Path
 ) -> None:
