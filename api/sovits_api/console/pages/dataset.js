@@ -44,8 +44,9 @@ export async function datasetPage(view, taskId) {
   const charts = h("div", { class: "charts" });
   const durations = clips.map((c) => c.duration_s);
   const snrs = clips.map((c) => c.snr_db).filter((v) => Number.isFinite(v));
-  if (durations.length) charts.append(h("figure", {}, histogram("clip durations", durations, 12, "seconds"), h("figcaption", {}, "Clip durations (s)")));
-  if (snrs.length) charts.append(h("figure", {}, histogram("signal to noise", snrs, 12, "dB"), h("figcaption", {}, "SNR (dB)")));
+  const bins = (n) => Math.min(12, Math.max(3, Math.ceil(Math.sqrt(n)))); // few clips, few bars
+  if (durations.length) charts.append(h("figure", {}, histogram("clip durations", durations, bins(durations.length), "seconds"), h("figcaption", {}, "Clip durations (s)")));
+  if (snrs.length) charts.append(h("figure", {}, histogram("signal to noise", snrs, bins(snrs.length), "dB"), h("figcaption", {}, "SNR (dB)")));
   const flags = Object.entries(summary.flag_counts || {}).sort((a, b) => b[1] - a[1]);
   if (flags.length) charts.append(h("figure", {}, bars("flags", flags), h("figcaption", {}, "Clips per flag")));
 
@@ -98,8 +99,8 @@ export async function transcriptPage(view, taskId) {
       const drop = rows.filter((r) => r.drop.checked).map((r) => r.entry.clip);
       try {
         await call("PATCH", `task/${taskId}/transcript`, { entries, drop });
-        status.textContent = `Saved: ${entries.length} edited, ${drop.length} dropped`;
         await transcriptPage(view, taskId);
+        notify(`Saved: ${entries.length} edited, ${drop.length} dropped`); // the page is new; the live region stays
       } catch (err) {
         status.textContent = errorText(err);
       }
