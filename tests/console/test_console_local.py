@@ -107,6 +107,13 @@ def test_a_task_made_in_the_console_is_fed_sliced_and_heard(
         " return a && a.readyState >= 1 && Number.isFinite(a.duration) && a.duration; }"
     ).json_value()
     assert 0.5 < duration < 10, "a slice of a few seconds"
+    with page.expect_download() as download:
+        sliced.nth(1).get_by_role("button", name="Download").click()
+    name = sliced.nth(1).get_attribute("data-name")
+    assert name is not None and download.value.suggested_filename == name.rsplit("/", 1)[1]
+    saved = download.value.path()
+    assert saved.read_bytes()[:4] == b"RIFF"
+    assert saved.stat().st_size == next(f["size"] for f in local.client().list_files(task_id) if f["name"] == name)
     page.select_option("#log-step", "slice_audio")
     expect(page.locator("#log-view")).to_contain_text("sliced take one.wav into 2 chunks")
     assert unlabelled_controls(page) == []
