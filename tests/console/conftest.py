@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright, sync_playwright
 
 # Debian's /usr/bin/chromium is a wrapper script; playwright launches the binary itself.
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
@@ -57,8 +57,8 @@ class ConsolePage:
         page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
         page.on("request", lambda request: self.requests.append(request.url))
 
-    def _console(self, message: object) -> None:
-        kind, text = message.type, message.text  # type: ignore[attr-defined]
+    def _console(self, message: ConsoleMessage) -> None:
+        kind, text = message.type, message.text
         if kind not in ("error", "warning"):
             return
         status = _STATUS_REPORT.search(text)

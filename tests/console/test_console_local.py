@@ -205,8 +205,12 @@ def test_training_curves_are_drawn_from_the_losses_the_step_recorded(
     task_id = new_task(local.client(), "curves")
     report = local.data_dir / "store" / "tasks" / task_id / "progress" / "train_sovits.json"
     report.parent.mkdir(parents=True)
+
     # what train_sovits writes while s2_train.py prints four epochs' losses
-    progress, losses = Progress("train_sovits", report.write_bytes, interval_s=60), S2Losses()
+    def write(body: bytes) -> None:
+        report.write_bytes(body)
+
+    progress, losses = Progress("train_sovits", write, interval_s=60), S2Losses()
     for epoch in range(1, 5):
         losses(f"INFO:tiny:Train Epoch: {epoch} [0%]")
         values = [5.5 - epoch / 2, 3 + epoch / 4, 1 / epoch, 240 / epoch, 0.0, 20 - epoch, 3 * epoch, 1e-4]
