@@ -245,3 +245,17 @@ def test_deleting_in_the_console_asks_first_and_removes_the_task(
     expect(page.locator("h1")).to_have_text("Tasks")
     expect(page.locator("tbody")).not_to_contain_text("to delete")
     assert task_id not in [t["task_id"] for t in client.list_tasks()]
+
+
+def test_the_test_sentence_plays_at_the_top_of_its_task(console_page: ConsolePage, local: LocalService) -> None:
+    task_id = new_task(local.client(), "spoken")
+    # where test_inference leaves upstream's output.wav
+    encode(speech("this is my new voice"), local.data_dir / "store" / "tasks" / task_id / "output" / "output.wav")
+    page = console_page.page
+    page.goto(f"{local.url}/#/task/{task_id}")
+    expect(page.get_by_role("heading", name="Test sentence")).to_be_visible()
+    duration = page.wait_for_function(
+        "() => { const a = document.querySelector('audio[aria-label=\"play output/output.wav\"]');"
+        " return a && a.readyState >= 1 && a.duration; }"
+    ).json_value()
+    assert 0.5 < duration < 5
