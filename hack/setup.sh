@@ -21,10 +21,13 @@ done
 
 # Every Debian package any part needs, in one apt run before the parts start side by side (two
 # apt runs at once would fight over its lock): the audio tools; for the images podman, runc and
-# debootstrap; for the real node containerd, runc, the CNI plugins and iptables.
+# debootstrap; for the real node containerd, runc, the CNI plugins and iptables; for the web
+# console's browser tests Debian's chromium (playwright drives it; playwright's own browser
+# download needs the internet). The service itself needs none of the test tools.
 tools=(ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng)
 ((cluster)) && tools+=(podman:podman runc:runc debootstrap:debootstrap containerd:containerd ctr:containerd
-  /usr/lib/cni/bridge:containernetworking-plugins iptables:iptables nsenter:util-linux)
+  /usr/lib/cni/bridge:containernetworking-plugins iptables:iptables nsenter:util-linux
+  /usr/lib/chromium/chromium:chromium)
 source hack/apt.sh
 apt_need "${tools[@]}"
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,3 +23,13 @@ def test_every_package_folder_is_in_the_distribution() -> None:
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
 
     assert set(setuptools["packages"]) == source_packages(setuptools["package-dir"])
+
+
+def test_every_file_of_the_web_console_is_package_data() -> None:
+    """The console is served from the installed package: a file no glob names would be missing."""
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["sovits_api"]
+    root = REPO / "api" / "sovits_api"
+    files = [p.relative_to(root).as_posix() for p in (root / "console").rglob("*") if p.is_file()]
+    assert "console/index.html" in files
+    # setuptools' globs: `*` stays within one folder, as PurePath.match does for a relative pattern
+    assert [f for f in files if not any(PurePosixPath(f).match(g) for g in globs)] == []

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from sovits_operator import __version__
 
-from . import errors, webhooks
+from . import console, errors, webhooks
 from .guard import BodyGuard
 from .metrics import MetricsMiddleware
-from .routes import events, files, logs, service, steps, tasks
+from .routes import curves, events, files, logs, service, steps, tasks
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ DESCRIPTION = """
 The GPT-SoVITS training service API (the seed's endpoints, paths and JSON fields), served
 over `TrainingTask` objects.
 
-* **Auth**: every route except `/`, `/healthz`, `/readyz` and the docs needs
+* **Console**: a browser opening `/` gets the web console (its files under `/console/`);
+  other clients get the JSON below.
+* **Auth**: every route except `/`, `/healthz`, `/readyz`, the docs and the console's files needs
   `Authorization: Bearer <token>`, checked before any body is read; a token belongs to one
   tenant, and another tenant's tasks answer 404.
 * **Errors**: `{"detail": "...", "code": "...", "field": "..."}` (`ErrorBody`) for every error
@@ -111,6 +114,7 @@ def create_app(services: Services) -> FastAPI:
         BodyGuard, tenants=services.tenants, limit=services.settings.api.max_body_bytes, streamed=files.STREAMED_BODY
     )
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    for module in (service, tasks, steps, files, logs, events):
+    for module in (service, tasks, steps, files, logs, events, curves):
         app.include_router(module.router)
+    app.mount(console.MOUNT, StaticFiles(directory=console.ROOT), name="console")
     return app

@@ -33,6 +33,10 @@ from .services import Services
 
 log = logging.getLogger(__name__)
 
+# Open event streams (a console tab follows its task) never end by themselves while a task is
+# unfinished; on Ctrl-C or SIGTERM the server gives them this long, then stops.
+GRACEFUL_SHUTDOWN_S = 3
+
 
 class LocalRefused(Exception):
     """``sovits local`` will not start as asked (the message says why)."""
@@ -132,7 +136,9 @@ def serve(settings: Settings, *, host: str, port: int, data_dir: Path, max_paral
     worker.start()
     log.info("sovits local: data in %s, at most %d steps at once", data_dir, runtime.max_parallel)
     try:
-        uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(services), host=host, port=port, log_level="info", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S
+        )
     finally:
         runtime.stop()
         worker.join(timeout=30)

@@ -137,3 +137,22 @@ class ServiceInfo(BaseModel):
     docs_url: str
     api_prefix: str
     steps: list[StepName]
+
+
+class StepInfo(BaseModel):
+    name: StepName
+    summary: str
+    prerequisites: list[StepName]
+    params_schema: dict[str, Any] = Field(description="JSON Schema of the step's params (upstream's names).")
+
+
+class StepCurves(BaseModel):
+    series: dict[str, list[tuple[float, float]]] = Field(
+        description="Loss name (upstream's) -> [epoch, value] points; epochs count from 0, fractional within one."
+    )
+    progress: float | None = None
+    updated_at: datetime | None = None
+
+
+class TrainingCurves(BaseModel):
+    steps: dict[StepName, StepCurves] = Field(description="The training steps that recorded metrics so far.")

@@ -3,6 +3,10 @@
 Steps report often and cheaply (a fraction and a message); a background thread writes only
 what changed, every ``interval_s``, so a tight loop never waits on the store. The operator
 reads the object on its own timer. Progress never goes backwards within a run.
+
+Training steps also record metric series (a loss against the epoch) beside the progress, under
+``metrics``: each series holds at most ``MAX_POINTS`` points, and when full keeps every other
+one, so a long run keeps its whole shape at a coarser grain in a file of bounded size.
 """
 
 from __future__ import annotations
@@ -15,6 +19,18 @@ from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
+MAX_POINTS = 400
+
+
+def add_point(series: list[list[float]], x: float, y: float, limit: int = MAX_POINTS) -> None:
+    """Append (x, y); a point at the last x replaces it (a redrawn bar); full, keep every other."""
+    if series and series[-1][0] == x:
+        series[-1][1] = y
+        return
+    series.append([x, y])
+    if len(series) > limit:
+        del series[1::2]
+
 
 class Progress:
     def __init__(self, step: str, write: Callable[[bytes], None], interval_s: float = 5.0) -> None:
@@ -26,6 +42,7 @@ class Progress:
         self._percent = 0.0
         self._message = "starting"
         self._dirty = True
+        self._metrics: dict[str, list[list[float]]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,14 +67,23 @@ class Progress:
                 self._message = message
                 self._dirty = True
 
+    def metric(self, name: str, x: float, y: float) -> None:
+        """One point of the series ``name`` (x: the epoch, fractional within one)."""
+        with self._lock:
+            add_point(self._metrics.setdefault(name, []), round(x, 4), y)
+            self._dirty = True
+
     def snapshot(self) -> dict[str, object]:
         with self._lock:
-            return {
+            state: dict[str, object] = {
                 "step": self.step,
                 "progress": round(self._percent, 1),
                 "message": self._message,
                 "updated_at": datetime.now(UTC).isoformat(),
             }
+            if self._metrics:
+                state["metrics"] = {name: [list(p) for p in points] for name, points in self._metrics.items()}
+            return state
 
     def flush(self) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from sovits_api import webhook_targets
 from sovits_api.client import ApiError, TrainingClient
@@ -22,7 +23,7 @@ from sovits_operator import storage
 from sovits_operator.model import TrainingTask
 from sovits_operator.settings import Settings
 from tests.support.audio import encode, join_with_pauses, speech, white_noise
-from tests.support.local_process import REPO, LocalService
+from tests.support.local_process import REPO, LocalService, alive, frozen_step, step_pids
 from tests.support.processes import wait_for
 from tests.support.seaweed import S3Store
 
@@ -31,31 +32,6 @@ SENTENCES = (
     "please remember to bring the green umbrella with you",
     "seven small boats sailed across the quiet harbour",
 )
-
-
-def step_pids(task_id: str, step: str) -> list[int]:
-    """Live processes running `sovits step STEP --task TASK_ID`."""
-    wanted = ["step", step, "--task", task_id]
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(argv[i : i + 4] == wanted for i in range(len(argv))):
-            pids.append(int(entry.name))
-    return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
@@ -86,13 +62,6 @@ def long_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def new_task(client: TrainingClient, name: str = "local test") -> str:
     task = client.create_task(name, {"exp_name": "spk", "language": "en", "gpu_id": "0"})
     return str(task["task_id"])
-
-
-def frozen_step(task_id: str, step: str) -> int:
-    """Wait for the step's process and freeze it (SIGSTOP), so the test decides when it ends."""
-    pids = wait_for(lambda: step_pids(task_id, step), what=f"{step} process", interval=0.02)
-    os.kill(pids[0], signal.SIGSTOP)
-    return int(pids[0])
 
 
 def test_the_client_runs_the_audio_steps_on_three_formats_and_gets_a_transcript(
@@ -373,3 +342,11 @@ def test_files_live_in_s3_when_storage_is_configured_for_it(
     assert f"tasks/{task_id}/input_audio/{voices[0].name}" in keys
     assert f"tasks/{task_id}/converted_wav/speaker0.wav" in keys
     assert not (tmp_path / "data" / "store").exists()  # nothing went to the data directory
+
+
+def test_a_client_following_a_task_does_not_hold_the_service_at_stop(local: LocalService) -> None:
+    task_id = new_task(local.client())
+    with requests.get(f"{local.url}/api/v1/task/{task_id}/events", stream=True, timeout=30) as events:
+        assert events.status_code == 200  # the task never rests: the stream stays open
+        local.stop()  # SIGTERM, SIGKILL after 30 s
+    assert local.proc is not None and local.proc.returncode != -signal.SIGKILL, "it stopped by itself, not killed"

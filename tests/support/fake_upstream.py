@@ -333,6 +333,8 @@ for epoch in range(first, train["epochs"] + 1):
     print()
     print("Train Epoch: {} [{:.0f}%]".format(epoch, 0.0), flush=True)
     step = epoch * steps_per_epoch
+    # the losses as upstream logs them (falling with the epochs), then the global step and lr
+    print([2.5, 3.0, 0.7, 40.0 / epoch, 0.0, 2.0, step, 0.0001], flush=True)
     if epoch % train["save_every_epoch"] == 0:
         tag = 233333333333 if train["if_save_latest"] else step
         for kind in ("G",) if lora else ("G", "D"):
@@ -393,7 +395,9 @@ first = int(re.findall(r"epoch=(\d+)", saved[-1])[0]) + 1 if saved else 0
 print("ckpt_path:", saved[-1] if saved else None, flush=True)
 for epoch in range(first, train["epochs"]):
     for pct in (0, 100):
-        print("\rEpoch %d: %3d%%|####| 2/2 [00:00<00:00, total_loss=1.0]" % (epoch, pct), end="", file=sys.stderr)
+        loss = 9.0 / (epoch + 1)
+        print("\rEpoch %d: %3d%%|####| 2/2 [00:00<00:00, total_loss_step=%.3f]" % (epoch, pct, loss), end="",
+              file=sys.stderr)
     print(file=sys.stderr, flush=True)
     if (epoch + 1) % train["save_every_n_epoch"] == 0:
         old = os.listdir(ckpt_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -59,3 +60,35 @@ class LocalService:
 
     def stop(self) -> None:
         stop_process(self.proc, grace=30)
+
+
+def step_pids(task_id: str, step: str) -> list[int]:
+    """Live processes running `sovits step STEP --task TASK_ID`."""
+    wanted = ["step", step, "--task", task_id]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(argv[i : i + 4] == wanted for i in range(len(argv))):
+            pids.append(int(entry.name))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def frozen_step(task_id: str, step: str) -> int:
+    """Wait for the step's process and freeze it (SIGSTOP), so the test decides when it ends."""
+    pids = wait_for(lambda: step_pids(task_id, step), what=f"{step} process", interval=0.02)
+    os.kill(pids[0], signal.SIGSTOP)
+    return int(pids[0])

@@ -1,15 +1,20 @@
-"""The service itself: what it is (``/``), whether it lives and can serve, and its metrics."""
+"""The service itself: what it is (``/``), whether it lives and can serve, and its metrics.
+
+``/`` answers a browser (``Accept: text/html``) with the web console and everyone else with
+the seed's JSON, so the seed's clients and probes read what they always read.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sovits_operator import __version__
 from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.errors import SovitsError
 
+from .. import console
 from ..deps import ServicesDep, TenantDep
 from ..errors import documented
 from ..schemas import Readiness, ServiceInfo
@@ -17,8 +22,16 @@ from ..schemas import Readiness, ServiceInfo
 router = APIRouter(tags=["service"])
 
 
-@router.get("/", response_model=ServiceInfo, summary="About this service")
-def root() -> ServiceInfo:
+@router.get(
+    "/",
+    response_model=ServiceInfo,
+    summary="About this service (JSON), or the web console for a browser",
+    responses={200: {"content": {"text/html": {}}}},
+)
+def root(request: Request) -> ServiceInfo | FileResponse:
+    # The header is read, not declared: it has no invalid value, so the route documents no 422.
+    if console.wants_html(request.headers.get("accept")):
+        return FileResponse(console.INDEX, media_type="text/html", headers={"Cache-Control": "no-cache"})
     return ServiceInfo(
         message="GPT-SoVITS training service API",
         version=__version__,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from sovits_operator.catalog import CATALOG, STEP_ORDER
+
 from .. import mutations
 from ..deps import ServicesDep, TaskIdDep, TenantDep
 from ..errors import COMMON, documented
-from ..schemas import StepAccepted, StepBody
+from ..schemas import StepAccepted, StepBody, StepInfo
 
 router = APIRouter(prefix="/api/v1", tags=["steps"], responses=documented(400, 404, *COMMON))
 
@@ -34,3 +36,22 @@ def run_step(
         step=request.name,
         request_id=request.request_id,
     )
+
+
+@router.get(
+    "/steps",
+    response_model=list[StepInfo],
+    summary="The pipeline's steps and their parameters",
+    description="In pipeline order, each with its prerequisites and the JSON Schema of its `params` "
+    "(names, types, defaults, bounds), as POST checks them; the console builds its forms from it.",
+)
+def list_steps(_: TenantDep) -> list[StepInfo]:
+    return [
+        StepInfo(
+            name=name,
+            summary=CATALOG[name].summary,
+            prerequisites=list(CATALOG[name].prerequisites),
+            params_schema=CATALOG[name].params.model_json_schema(by_alias=True),
+        )
+        for name in STEP_ORDER
+    ]

@@ -5,7 +5,8 @@ upstream resumes from its newest checkpoint (it does so by itself when the files
 While the trainer runs, checkpoints and exported weights are uploaded as they settle
 (``mirror``), also when it then crashes. The final epoch is always exported: the save
 interval is lowered to the largest divisor of the epoch count (``effective_save_every``).
-Progress comes from what the trainers really print (``S2Progress``, ``S1Progress``).
+Progress comes from what the trainers really print (``S2Progress``, ``S1Progress``), and so
+do the loss curves recorded beside it (``losses``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sovits_operator.errors import InvalidInput, Retryable
 from sovits_operator.params import TrainGptParams, TrainSovitsParams
 
 from ..context import StepContext, StepResult
-from . import common, configs, process, runtree, shards
+from . import common, configs, losses, process, runtree, shards
 from . import versions as v
 from .common import Job
 from .mirror import Mirror
@@ -137,6 +138,7 @@ def _train(
     *,
     watched: list[str],
     fraction: Callable[[str], float | None],
+    points: Callable[[str], list[losses.Point]],
     epochs: int,
 ) -> list[Path]:
     """Run the trainer with ``watched`` (under the experiment) mirrored; the files it changed."""
@@ -148,6 +150,8 @@ def _train(
         done = fraction(line)
         if done is not None:
             ctx.progress.update(done, f"training: {min(done, 1.0) * epochs:.1f}/{epochs} epochs")
+        for name, at, value in points(line):
+            ctx.progress.metric(name, at, value)
 
     ctx.progress.span(5, 88)
     try:
@@ -203,7 +207,7 @@ def train_sovits(ctx: StepContext) -> StepResult:
     weights = v.sovits_weight_dir(j.version)
     argv = process.command(script, "--config", tree.rel(config))
     changed = _train(ctx, j, tree, common.base_env(tree, j, models), argv, watched=[ckpt_dir, weights],
-                     fraction=S2Progress(epochs), epochs=epochs)  # fmt: skip
+                     fraction=S2Progress(epochs), points=losses.S2Losses(), epochs=epochs)  # fmt: skip
     local = sorted(p.name for p in (tree.exp_dir / weights).glob("*.pth"))
     final = s2_exports(local, j.exp, epochs, lora) or s2_exports(_stored(ctx, j, weights), j.exp, epochs, lora)
     if params.if_save_every_weights and not final:
@@ -255,7 +259,8 @@ def train_gpt(ctx: StepContext) -> StepResult:
     env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
     weights = v.gpt_weight_dir(j.version)
     argv = process.command(script, "--config_file", tree.rel(config))
-    changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs), epochs=epochs)
+    changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs),
+                     points=losses.s1_losses, epochs=epochs)  # fmt: skip
     final = s1_export(j.exp, epochs)
     exported = (tree.exp_dir / weights / final).is_file() or final in _stored(ctx, j, weights)
     if params.if_save_every_weights and not exported:

@@ -58,6 +58,8 @@ def test_contract_s2_config_is_the_template_with_our_settings_on_cpu(featured: L
     call = fake.calls("s2_train")[0]
     assert call["argv"] == ["--config", "TEMP/tmp_s2.json"]
     assert featured.progress("train_sovits")["progress"] == 100
+    mel = featured.progress("train_sovits")["metrics"]["loss_mel"]
+    assert mel == [[e, 40.0 / (e + 1)] for e in range(6)], "one point per logged step, at its epoch"
 
 
 def test_contract_s2_on_two_gpus_keeps_fp16_and_joins_ids_with_dashes(featured: LocalTask) -> None:
@@ -117,6 +119,8 @@ def test_contract_s1_config_and_env_on_cpu(featured: LocalTask, fake: FakeUpstre
     assert {"GPT_weights_v2Pro/alice-e2.ckpt", "GPT_weights_v2Pro/alice-e4.ckpt"} <= set(files)
     # if_save_latest: upstream deletes older Lightning checkpoints, and the store follows.
     assert [f for f in files if f.startswith("logs_s1_v2Pro/ckpt/")] == ["logs_s1_v2Pro/ckpt/epoch=3-step=6.ckpt"]
+    loss = featured.progress("train_gpt")["metrics"]["total_loss"]
+    assert [x for x, _ in loss] == [0, 1, 2, 3, 4] and loss[-1][1] == 2.25, "the bar's value at each position"
 
 
 def test_contract_s1_on_gpus_gets_comma_separated_ids(featured: LocalTask, fake: FakeUpstream) -> None:
