@@ -23,7 +23,7 @@ from sovits_operator.model import ModelVersion
 from sovits_operator.params import TestInferenceParams
 
 from ..context import StepContext, StepResult
-from ..transcripts import Line
+from sovits_operator.transcripts import Line
 from . import common, environment, listfile, process
 from . import versions as v
 from .common import Job

@@ -18,7 +18,7 @@ from sovits_operator.shards import shard_items
 from ..asr import CLIPS, LIST_NAME
 from ..asr import OUTPUT as TRANSCRIPTS
 from ..context import StepContext
-from ..transcripts import Line, format_list, parse_list
+from sovits_operator.transcripts import Line, format_list, parse_list
 
 _V1_LANGUAGES = {"ZH", "JA", "EN"}
 

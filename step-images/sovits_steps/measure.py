@@ -1,0 +1,175 @@
+"""Audio measurements of the training clips, for the dataset report (``sovits_operator.dataset``).
+
+asr_transcribe calls ``measure_all`` on the denoised clips at its end and stores the result
+as ``contract.DATASET_AUDIO_KEY``. Only what the audio says is measured here; flags, the
+verdict and anything about the transcript are decided later from these numbers and the
+current transcript, so a proofreading edit shows in the report at once.
+
+Per clip: duration, peak and RMS level (dBFS), the clipping ratio, an SNR estimate,
+leading and trailing silence, the speaker embedding (``speaker``), and a duplicate
+fingerprint. Across clips: each clip's similarity to the data set's main voice, and which
+earlier clip a clip duplicates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import speaker
+from .audio import read_pcm16
+
+FRAME_S = 0.02  # level frames for silence and SNR
+SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is silence
+SILENCE_FLOOR_DBFS = -60.0  # and any frame quieter than this
+NEAR_PEAK = 0.98  # samples within 2% of the peak: flat tops left by clipping, even after normalising
+MAX_SNR_DB = 60.0
+FINGERPRINT_HOP_S = 0.05
+DUPLICATE_AGREEMENT = 0.9  # share of equal fingerprint bits
+DUPLICATE_LENGTH_TOLERANCE = 0.02
+MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips closest to the first centroid
+
+
+@dataclass
+class ClipAudio:
+    clip: str
+    duration_s: float
+    peak_dbfs: float
+    rms_dbfs: float
+    clipping_ratio: float
+    snr_db: float
+    lead_silence_s: float
+    trail_silence_s: float
+    embedding: list[float]
+    fingerprint: str  # hex of the sign bits of band-energy changes over time
+    speaker_similarity: float = 1.0
+    duplicate_of: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _db(power: float, floor: float = -120.0) -> float:
+    return round(max(floor, 10 * math.log10(power)) if power > 0 else floor, 2)
+
+
+def frame_powers(x: npt.NDArray[np.float64], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
+    n = max(1, round(frame_s * rate))
+    usable = len(x) // n * n
+    if usable == 0:
+        return np.array([float(np.mean(x**2))]) if len(x) else np.zeros(1)
+    return np.asarray((x[:usable].reshape(-1, n) ** 2).mean(axis=1), dtype=np.float64)
+
+
+def silent_edges(powers: npt.NDArray[np.float64]) -> tuple[int, int]:
+    """Frames of silence before the first and after the last sounding frame."""
+    threshold = max(
+        float(powers.max(initial=0.0)) * 10 ** (-SILENCE_BELOW_PEAK_DB / 10), 10 ** (SILENCE_FLOOR_DBFS / 10)
+    )
+    loud = np.flatnonzero(powers > threshold)
+    if len(loud) == 0:
+        return len(powers), 0
+    return int(loud[0]), int(len(powers) - 1 - loud[-1])
+
+
+def snr_estimate(powers: npt.NDArray[np.float64]) -> float:
+    """Speech-to-background ratio in dB: the loudest fifth of the frames against the quietest tenth,
+    the background subtracted from the former. Digital silence between words reads as MAX_SNR_DB."""
+    ordered = np.sort(powers)
+    if len(ordered) < 10:
+        return MAX_SNR_DB
+    noise = float(ordered[: max(1, len(ordered) // 10)].mean())
+    loud = float(ordered[-max(1, len(ordered) // 5) :].mean())
+    if noise <= 0 or loud <= noise:
+        return MAX_SNR_DB if noise <= 0 else 0.0
+    return round(min(MAX_SNR_DB, 10 * math.log10((loud - noise) / noise)), 2)
+
+
+def fingerprint(x: npt.NDArray[np.float64], rate: int) -> str:
+    """Sign bits of the change of 16 band energies between 50 ms frames: the same recording at
+    another gain keeps them; another take of the same sentence does not."""
+    hop = max(1, round(FINGERPRINT_HOP_S * rate))
+    count = len(x) // hop
+    if count < 3:
+        return ""
+    spectrum = np.abs(np.fft.rfft(x[: count * hop].reshape(count, hop), axis=1))
+    edges = np.geomspace(2, spectrum.shape[1], 17).astype(int)
+    bands = np.stack([spectrum[:, lo:hi].sum(axis=1) for lo, hi in itertools.pairwise(edges)], axis=1)
+    bits = np.diff(np.log(bands + 1e-9), axis=0) > 0
+    return np.packbits(bits.ravel()).tobytes().hex()
+
+
+def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
+    x = samples.astype(np.float64) / 32768.0
+    magnitude = np.abs(x)
+    peak = float(magnitude.max(initial=0.0))
+    powers = frame_powers(x, rate)
+    lead, trail = silent_edges(powers)
+    return ClipAudio(
+        clip=clip,
+        duration_s=round(len(x) / rate, 3),
+        peak_dbfs=_db(peak**2),
+        rms_dbfs=_db(float(np.mean(x**2)) if len(x) else 0.0),
+        clipping_ratio=round(float(np.mean(magnitude >= NEAR_PEAK * peak)) if peak > 0 else 0.0, 5),
+        snr_db=snr_estimate(powers),
+        lead_silence_s=round(min(lead * FRAME_S, len(x) / rate), 2),
+        trail_silence_s=round(min(trail * FRAME_S, len(x) / rate), 2),
+        embedding=[round(float(v), 5) for v in speaker.embed(samples, rate)],
+        fingerprint=fingerprint(x, rate),
+    )
+
+
+def _agreement(a: str, b: str) -> float:
+    """Share of equal bits of two fingerprints (over the shorter one)."""
+    n = min(len(a), len(b)) // 2
+    if n == 0:
+        return 0.0
+    x = np.frombuffer(bytes.fromhex(a[: 2 * n]), dtype=np.uint8)
+    y = np.frombuffer(bytes.fromhex(b[: 2 * n]), dtype=np.uint8)
+    return 1.0 - float(np.unpackbits(x ^ y).mean())
+
+
+def mark_duplicates(clips: list[ClipAudio]) -> None:
+    """A clip whose length is within 2% of an earlier one's and whose fingerprint agrees duplicates it.
+    Sorted by length, each clip is compared only with the few of nearly its length."""
+    ordered = sorted(clips, key=lambda c: (c.duration_s, c.clip))
+    for i, clip in enumerate(ordered):
+        for other in ordered[i + 1 :]:
+            if other.duration_s > clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
+                break
+            if other.duplicate_of is None and _agreement(clip.fingerprint, other.fingerprint) >= DUPLICATE_AGREEMENT:
+                first, second = sorted((clip, other), key=lambda c: c.clip)
+                second.duplicate_of = first.clip
+
+
+def mark_main_voice(clips: list[ClipAudio]) -> None:
+    """Each clip's similarity to the main voice: the centroid of the clips nearest the overall centroid,
+    so that a few clips of another speaker do not drag the reference towards themselves."""
+    voiced = [c for c in clips if any(c.embedding)]
+    if not voiced:
+        return
+    matrix = np.array([c.embedding for c in voiced])
+    centroid = matrix.mean(axis=0)
+    keep = max(1, math.ceil(MAIN_VOICE_SHARE * len(voiced)))
+    nearest = np.argsort(-(matrix @ centroid))[:keep]
+    main = matrix[nearest].mean(axis=0)
+    for clip in clips:
+        clip.speaker_similarity = round(speaker.similarity(clip.embedding, main), 4)
+
+
+def measure_all(paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None) -> list[ClipAudio]:
+    clips = []
+    for n, path in enumerate(paths, start=1):
+        clips.append(measure(path.name, read_pcm16(path, rate), rate))
+        if on_done:
+            on_done(n)
+    mark_duplicates(clips)
+    mark_main_voice(clips)
+    return clips
