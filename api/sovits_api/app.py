@@ -18,7 +18,7 @@ from sovits_operator import __version__
 from . import errors, webhooks
 from .guard import BodyGuard
 from .metrics import MetricsMiddleware
-from .routes import events, files, logs, service, steps, tasks
+from .routes import dataset, events, files, logs, service, steps, tasks
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,6 @@ def create_app(services: Services) -> FastAPI:
         BodyGuard, tenants=services.tenants, limit=services.settings.api.max_body_bytes, streamed=files.STREAMED_BODY
     )
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    for module in (service, tasks, steps, files, logs, events):
+    for module in (service, tasks, steps, files, logs, events, dataset):
         app.include_router(module.router)
     return app
