@@ -33,7 +33,7 @@ from .measure import measure_all
 
 log = logging.getLogger(__name__)
 
-CLIPS = "denoised"
+CLIPS = contract.TRANSCRIBED_CLIPS
 OUTPUT = "transcripts"
 LIST_NAME = contract.ASR_TRANSCRIPT_KEY.removeprefix(f"{OUTPUT}/")
 REPORTS, AUDIO_NAME = contract.DATASET_AUDIO_KEY.split("/")
