@@ -17,12 +17,12 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from sovits_operator import contract, dataset
+from sovits_operator import contract, dataset_store
 from sovits_operator.catalog import CATALOG
 from sovits_operator.errors import Conflict, InvalidInput, SovitsError
 from sovits_operator.model import TrainingTask
 from sovits_operator.storage import TaskFiles
-from sovits_operator.transcripts import LANGUAGES, Line, format_list, parse_list
+from sovits_operator.transcripts import LANGUAGES, Line, format_list
 
 TRANSCRIPTS = PurePosixPath(contract.ASR_TRANSCRIPT_KEY).parent.name
 # Steps that read or write the list: an edit while one of them waits or runs is refused.
@@ -42,10 +42,6 @@ class TranscriptBusy(Conflict):
     code = "transcript_busy"
 
 
-def _json(files: TaskFiles, key: str) -> Any:
-    return json.loads(files.get_bytes(key)) if files.exists(key) else None
-
-
 def _missing(what: str) -> SovitsError:
     return DatasetNotReady(f"the {what} does not exist yet: run step asr_transcribe first", field="asr_transcribe")
 
@@ -56,35 +52,17 @@ def clip_names(files: TaskFiles) -> set[str]:
 
 
 def load_lines(files: TaskFiles, clips: set[str]) -> list[Line]:
-    if not files.exists(contract.ASR_TRANSCRIPT_KEY):
+    lines = dataset_store.stored_lines(files, clips)
+    if lines is None:
         raise _missing("transcript")
-    # The list may name clips that are gone since (a re-run of an earlier step): keep them
-    # visible rather than refusing the whole list.
-    data = files.get_bytes(contract.ASR_TRANSCRIPT_KEY)
-    named = {line.split("|", 1)[0].rsplit("/", 1)[-1] for line in data.decode("utf-8-sig").splitlines()}
-    return parse_list(data, contract.ASR_TRANSCRIPT_KEY, clips | named, allow_empty=True)
-
-
-def edits(files: TaskFiles) -> list[dict[str, Any]]:
-    return list(_json(files, contract.TRANSCRIPT_EDITS_KEY) or [])
-
-
-def dropped(history: Sequence[dict[str, Any]]) -> set[str]:
-    return {e["clip"] for e in history if e["change"].get("drop")}
+    return lines
 
 
 def build_report(files: TaskFiles, lines: list[Line] | None = None) -> dict[str, Any]:
-    audio = _json(files, contract.DATASET_AUDIO_KEY)
-    if audio is None:
+    report = dataset_store.report_of(files, lines)
+    if report is None:
         raise _missing("dataset report")
-    if lines is None:
-        lines = load_lines(files, {a["clip"] for a in audio["clips"]})
-    return dataset.report(
-        audio["clips"],
-        lines,
-        dropped=dropped(edits(files)),
-        excluded=_json(files, contract.DATASET_EXCLUDED_KEY),
-    )
+    return report
 
 
 def transcript(files: TaskFiles) -> dict[str, Any]:
@@ -95,7 +73,7 @@ def transcript(files: TaskFiles) -> dict[str, Any]:
     entries = [
         {"clip": ln.clip, "language": ln.language, "text": ln.text, "flags": flags.get(ln.clip, [])} for ln in lines
     ]
-    return {"entries": entries, "edits": edits(files)}
+    return {"entries": entries, "edits": dataset_store.edits(files)}
 
 
 def check_idle(task: TrainingTask) -> None:
@@ -160,7 +138,7 @@ def apply_patch(
                 contract.ASR_TRANSCRIPT_KEY, format_list(ordered, contract.TRANSCRIBED_CLIPS).encode("utf-8")
             )
             stamp = {"at": now.isoformat(), "by": by}
-            history = edits(files) + [{**stamp, **c} for c in changes]
+            history = dataset_store.edits(files) + [{**stamp, **c} for c in changes]
             files.put_bytes(contract.TRANSCRIPT_EDITS_KEY, json.dumps(history, ensure_ascii=False).encode("utf-8"))
         return transcript(files)
 

@@ -178,6 +178,19 @@ class StepStatus(Wire):
     )
 
 
+class DatasetStatus(Wire):
+    """The dataset report in short (GET /api/v1/task/{id}/dataset has the whole report)."""
+
+    verdict: Literal["ok", "warn", "insufficient"] = Field(
+        description="ok; warn: some clips are flagged; insufficient: under one usable minute."
+    )
+    usable_minutes: float = Field(description="Minutes of the clips training will use.")
+    flagged_clips: int = Field(description="Clips with at least one flag.")
+    clips: int = Field(description="Clips measured.")
+    summary: str = Field(description="The three in one line, as kubectl get -o wide shows it.")
+    observed_at: datetime = Field(description="finishedAt of the step after which it was computed.")
+
+
 class TrainingTaskStatus(Wire):
     phase: Phase = Field(default="created", description="created, running, completed, failed or cancelled.")
     current_step: StepName | None = Field(
@@ -195,6 +208,9 @@ class TrainingTaskStatus(Wire):
         default_factory=list, description="One record per handled step request, in the order handled."
     )
     conditions: list[Condition] = Field(default_factory=list, description="Ready and Unschedulable.")
+    dataset: DatasetStatus | None = Field(
+        default=None, description="The dataset report in short, from asr_transcribe's completion on."
+    )
 
 
 class ObjectMeta(BaseModel):

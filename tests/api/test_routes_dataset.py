@@ -1,48 +1,22 @@
 """The dataset report and transcript proofreading through REST, on both task stores.
 
 The stored documents come from a real asr_transcribe run over the problem clips of
-tests/support/dataset.py (once per session), copied into each test's task.
+tests/support/dataset.py (the session fixture ``transcribed``), copied into each test's task.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from sovits_operator import contract as c
-from sovits_operator.storage import LocalObjectStore, TaskFiles
-from sovits_steps.runner import run_step
-from tests.support.dataset import UPLOADED_LIST, cases, uploaded_list, write_cases
+from sovits_operator.storage import TaskFiles
+from tests.support.dataset import cases
 
 from .conftest import Api, make_api
 
 BLANK = next(case.clip for case in cases() if case.text == "")
 COPY = next(case.clip for case in cases() if "duplicate" in case.expected)
 CLEAN = cases()[0].clip
-
-
-@pytest.fixture(scope="session")
-def transcribed(tmp_path_factory: pytest.TempPathFactory) -> TaskFiles:
-    """A task prefix after a real asr_transcribe over the problem clips (uploaded list)."""
-    root = tmp_path_factory.mktemp("transcribed")
-    files = TaskFiles(LocalObjectStore(root / "store"), "tasks/t/")
-    for name, path in write_cases(root / "clips").items():
-        files.put_file(f"{c.TRANSCRIBED_CLIPS}/{name}", path)
-    files.put_bytes(UPLOADED_LIST, uploaded_list())
-    env = {
-        c.ENV_TASK_ID: "t",
-        c.ENV_PARAMS: '{"backend": "pocketsphinx"}',
-        c.ENV_SPEC: '{"expName": "alice", "language": "en"}',
-        c.ENV_PREFIX: files.prefix,
-        c.ENV_TERMINATION_LOG: str(root / "termination"),
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOVITS_STORAGE__BACKEND", "local")
-        mp.setenv("SOVITS_STORAGE__LOCAL_ROOT", str(root / "store"))
-        mp.delenv("SOVITS_CONFIG_FILE", raising=False)
-        assert run_step("asr_transcribe", "t", env) == c.EXIT_OK, (root / "termination").read_text()
-    return files
 
 
 def task_files(api: Api, task_id: str) -> TaskFiles:
