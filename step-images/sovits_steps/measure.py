@@ -13,7 +13,6 @@ earlier clip a clip duplicates.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -31,7 +30,6 @@ SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is sile
 SILENCE_FLOOR_DBFS = -60.0  # and any frame quieter than this
 NEAR_PEAK = 0.98  # samples within 2% of the peak: flat tops left by clipping, even after normalising
 MAX_SNR_DB = 60.0
-FINGERPRINT_HOP_S = 0.05
 DUPLICATE_AGREEMENT = 0.9  # share of equal fingerprint bits
 DUPLICATE_LENGTH_TOLERANCE = 0.02
 MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips closest to the first centroid
@@ -48,7 +46,7 @@ class ClipAudio:
     lead_silence_s: float
     trail_silence_s: float
     embedding: list[float]
-    fingerprint: str  # hex of the sign bits of band-energy changes over time
+    fingerprint: str  # hex of the sign bits of mel-band energy changes over time
     speaker_similarity: float = 1.0
     duplicate_of: str | None = None
 
@@ -60,12 +58,13 @@ def _db(power: float, floor: float = -120.0) -> float:
     return round(max(floor, 10 * math.log10(power)) if power > 0 else floor, 2)
 
 
-def frame_powers(x: npt.NDArray[np.float64], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
+def frame_powers(squares: npt.NDArray[np.float32], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
+    """Mean power of each frame, from the squared samples."""
     n = max(1, round(frame_s * rate))
-    usable = len(x) // n * n
+    usable = len(squares) // n * n
     if usable == 0:
-        return np.array([float(np.mean(x**2))]) if len(x) else np.zeros(1)
-    return np.asarray((x[:usable].reshape(-1, n) ** 2).mean(axis=1), dtype=np.float64)
+        return np.array([float(np.mean(squares))]) if len(squares) else np.zeros(1)
+    return np.asarray(squares[:usable].reshape(-1, n).mean(axis=1), dtype=np.float64)
 
 
 def silent_edges(powers: npt.NDArray[np.float64]) -> tuple[int, int]:
@@ -92,37 +91,34 @@ def snr_estimate(powers: npt.NDArray[np.float64]) -> float:
     return round(min(MAX_SNR_DB, 10 * math.log10((loud - noise) / noise)), 2)
 
 
-def fingerprint(x: npt.NDArray[np.float64], rate: int) -> str:
-    """Sign bits of the change of 16 band energies between 50 ms frames: the same recording at
-    another gain keeps them; another take of the same sentence does not."""
-    hop = max(1, round(FINGERPRINT_HOP_S * rate))
-    count = len(x) // hop
-    if count < 3:
+def fingerprint(mel: npt.NDArray[np.float32]) -> str:
+    """Sign bits of the change of each mel band's energy from one frame to the next: the same
+    recording at another gain keeps them; another take of the same sentence does not."""
+    if len(mel) < 3:
         return ""
-    spectrum = np.abs(np.fft.rfft(x[: count * hop].reshape(count, hop), axis=1))
-    edges = np.geomspace(2, spectrum.shape[1], 17).astype(int)
-    bands = np.stack([spectrum[:, lo:hi].sum(axis=1) for lo, hi in itertools.pairwise(edges)], axis=1)
-    bits = np.diff(np.log(bands + 1e-9), axis=0) > 0
+    bits = np.diff(np.log(mel + np.float32(1e-9)), axis=0) > 0
     return np.packbits(bits.ravel()).tobytes().hex()
 
 
 def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
-    x = samples.astype(np.float64) / 32768.0
+    x = samples.astype(np.float32) / np.float32(32768.0)
     magnitude = np.abs(x)
     peak = float(magnitude.max(initial=0.0))
-    powers = frame_powers(x, rate)
+    squares = x * x
+    powers = frame_powers(squares, rate)
+    mel = speaker.mel_energies(x, rate)
     lead, trail = silent_edges(powers)
     return ClipAudio(
         clip=clip,
         duration_s=round(len(x) / rate, 3),
         peak_dbfs=_db(peak**2),
-        rms_dbfs=_db(float(np.mean(x**2)) if len(x) else 0.0),
+        rms_dbfs=_db(float(squares.mean(dtype=np.float64)) if len(x) else 0.0),
         clipping_ratio=round(float(np.mean(magnitude >= NEAR_PEAK * peak)) if peak > 0 else 0.0, 5),
         snr_db=snr_estimate(powers),
         lead_silence_s=round(min(lead * FRAME_S, len(x) / rate), 2),
         trail_silence_s=round(min(trail * FRAME_S, len(x) / rate), 2),
-        embedding=[round(float(v), 5) for v in speaker.embed(samples, rate)],
-        fingerprint=fingerprint(x, rate),
+        embedding=[round(float(v), 5) for v in speaker.embed_mel(mel)],
+        fingerprint=fingerprint(mel),
     )
 
 
