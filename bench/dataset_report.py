@@ -7,7 +7,7 @@ from the measurements and a transcript line per slice. Prints progress, then one
 object on the last line; ``report_vs_prep`` is the report's time over convert + slice time
 of the same run on the same data (aim <= 0.10).
 
-Usage: python bench/dataset_report.py [--minutes 60] [--files 6]
+Usage: python bench/dataset_report.py [--minutes 60] [--files 6] [--workers N]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--files", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=None, help="measuring threads (default: one per core)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="sovits-bench-"))
@@ -59,7 +60,7 @@ def main() -> None:
         slices = sorted((work / "sliced").iterdir())
 
         start = time.perf_counter()
-        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE)]
+        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, workers=args.workers)]
         lines = [Line(p.name, "bench", "EN", SENTENCES[i % len(SENTENCES)]) for i, p in enumerate(slices)]
         report = dataset.report(audio, lines)
         report_s = time.perf_counter() - start

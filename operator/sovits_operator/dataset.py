@@ -49,8 +49,8 @@ RATE_BOUNDS = {True: (1.0, 12.0), False: (3.0, 30.0)}
 MIN_USABLE_MINUTES = 1.0
 
 ADVICE: dict[str, str] = {
-    "too_short": "Clips under 1 s teach little: merge them or lower slice_audio's min_length less far.",
-    "too_long": "Clips over 30 s run out of GPU memory: re-slice with a lower threshold or shorter min_interval.",
+    "too_short": "Clips under 1 s teach little: raise slice_audio's min_length, or drop them.",
+    "too_long": "Clips over 30 s run out of GPU memory: re-slice with a shorter min_interval, or drop them.",
     "clipping": "The recording is overdriven: record again at a lower input gain; clipping cannot be undone.",
     "noisy": "Background noise is high: run denoise_audio (frcrn for heavy noise) or record in a quieter room.",
     "quiet": "Speech is very quiet: record closer to the microphone or raise the input gain.",
@@ -101,7 +101,8 @@ def clip_flags(audio: Mapping[str, Any], line: Line | None) -> list[dict[str, st
         low, high = RATE_BOUNDS[line.language in SYLLABIC]
         if not low <= rate <= high:
             flag("text_rate", f"{rate:.1f} characters per second of speech is outside {low:g}-{high:g}")
-    if audio["speaker_similarity"] < OTHER_SPEAKER_SIMILARITY:
+    # Under a second of sound the embedding is too noisy to accuse anyone (too_short says enough).
+    if audio["speaker_similarity"] < OTHER_SPEAKER_SIMILARITY and duration >= MIN_SECONDS:
         flag(
             "other_speaker",
             f"similarity {audio['speaker_similarity']:.2f} to the main voice is under {OTHER_SPEAKER_SIMILARITY:g}",

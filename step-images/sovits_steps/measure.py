@@ -14,7 +14,10 @@ earlier clip a clip duplicates.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -101,9 +104,12 @@ def fingerprint(mel: npt.NDArray[np.float32]) -> str:
 
 
 def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
+    # Levels on the int16 samples themselves: no float copy, no absolute-value array.
+    top = max(int(samples.max(initial=0)), -int(samples.min(initial=0)))
+    near = math.ceil(NEAR_PEAK * top)
+    at_peak = np.count_nonzero(samples >= near) + np.count_nonzero(samples <= -near) if top else 0
+    peak = top / 32768.0
     x = samples.astype(np.float32) / np.float32(32768.0)
-    magnitude = np.abs(x)
-    peak = float(magnitude.max(initial=0.0))
     squares = x * x
     powers = frame_powers(squares, rate)
     mel = speaker.mel_energies(x, rate)
@@ -112,8 +118,8 @@ def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
         clip=clip,
         duration_s=round(len(x) / rate, 3),
         peak_dbfs=_db(peak**2),
-        rms_dbfs=_db(float(squares.mean(dtype=np.float64)) if len(x) else 0.0),
-        clipping_ratio=round(float(np.mean(magnitude >= NEAR_PEAK * peak)) if peak > 0 else 0.0, 5),
+        rms_dbfs=_db(float(squares.sum()) / len(x) if len(x) else 0.0),  # pairwise float32 sum: exact enough
+        clipping_ratio=round(float(at_peak) / len(x), 5) if len(x) else 0.0,
         snr_db=snr_estimate(powers),
         lead_silence_s=round(min(lead * FRAME_S, len(x) / rate), 2),
         trail_silence_s=round(min(trail * FRAME_S, len(x) / rate), 2),
@@ -122,25 +128,25 @@ def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
     )
 
 
-def _agreement(a: str, b: str) -> float:
-    """Share of equal bits of two fingerprints (over the shorter one)."""
-    n = min(len(a), len(b)) // 2
-    if n == 0:
-        return 0.0
-    x = np.frombuffer(bytes.fromhex(a[: 2 * n]), dtype=np.uint8)
-    y = np.frombuffer(bytes.fromhex(b[: 2 * n]), dtype=np.uint8)
-    return 1.0 - float(np.unpackbits(x ^ y).mean())
+def _bits(fingerprint: str) -> npt.NDArray[np.uint8]:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(fingerprint), dtype=np.uint8))
 
 
 def mark_duplicates(clips: list[ClipAudio]) -> None:
-    """A clip whose length is within 2% of an earlier one's and whose fingerprint agrees duplicates it.
-    Sorted by length, each clip is compared only with the few of nearly its length."""
+    """A clip whose length is within 2% of another's and whose fingerprint agrees in 90% of its bits
+    duplicates it; the first by name is the original. Sorted by length, each clip is compared only
+    with the few of nearly its length, and a copy already found is not compared again."""
     ordered = sorted(clips, key=lambda c: (c.duration_s, c.clip))
+    bits = [_bits(c.fingerprint) for c in ordered]
     for i, clip in enumerate(ordered):
-        for other in ordered[i + 1 :]:
+        for j in range(i + 1, len(ordered)):
+            other = ordered[j]
             if other.duration_s > clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
                 break
-            if other.duplicate_of is None and _agreement(clip.fingerprint, other.fingerprint) >= DUPLICATE_AGREEMENT:
+            if other.duplicate_of is not None or clip.duplicate_of is not None:
+                continue
+            n = min(len(bits[i]), len(bits[j]))
+            if n and np.count_nonzero(bits[i][:n] != bits[j][:n]) <= (1 - DUPLICATE_AGREEMENT) * n:
                 first, second = sorted((clip, other), key=lambda c: c.clip)
                 second.duplicate_of = first.clip
 
@@ -160,12 +166,24 @@ def mark_main_voice(clips: list[ClipAudio]) -> None:
         clip.speaker_similarity = round(speaker.similarity(clip.embedding, main), 4)
 
 
-def measure_all(paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None) -> list[ClipAudio]:
-    clips = []
-    for n, path in enumerate(paths, start=1):
-        clips.append(measure(path.name, read_pcm16(path, rate), rate))
-        if on_done:
-            on_done(n)
+def measure_all(
+    paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None, workers: int | None = None
+) -> list[ClipAudio]:
+    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared."""
+    done = 0
+    lock = threading.Lock()
+
+    def one(path: Path) -> ClipAudio:
+        nonlocal done
+        result = measure(path.name, read_pcm16(path, rate), rate)
+        with lock:
+            done += 1
+            if on_done:
+                on_done(done)
+        return result
+
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        clips = list(pool.map(one, paths))
     mark_duplicates(clips)
     mark_main_voice(clips)
     return clips
