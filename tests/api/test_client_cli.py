@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sovits_api.local_store import SqliteTaskStore
+from sovits_operator.settings import Settings
 from tests.support.audio import encode, speech, speech_like
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
@@ -131,3 +133,8 @@ def test_the_dataset_report_exists_once_asr_transcribe_completes_and_prints_as_a
     assert [row.split()[0] for row in table[1 : 1 + len(report["clips"])]] == [c["clip"] for c in report["clips"]]
     assert all(c["source"] == "session.wav" for c in report["clips"]) and len(report["clips"]) >= 2
     assert f"verdict: {report['summary']['verdict']} - " in "\n".join(table)
+    # sovits local keeps the summary in the task's status, as the operator does in a cluster.
+    namespace = Settings.model_validate({}).api.default_namespace
+    stored = SqliteTaskStore.open(service.data_dir / "tasks.db").get(namespace, task_id).status.dataset
+    assert stored is not None and stored.verdict == report["summary"]["verdict"]
+    assert stored.usable_minutes == report["summary"]["usable_minutes"] and stored.clips == len(report["clips"])
