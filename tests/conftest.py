@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from sovits_operator import contract as c
+from sovits_operator.storage import LocalObjectStore, TaskFiles
 from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
 from tests.support.real_node import RealNode, RealNodeCluster
@@ -155,3 +157,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.real_node)
         if "s3_store" in fixtures and item.get_closest_marker("s3") is None:
             item.add_marker(pytest.mark.s3)
+
+
+@pytest.fixture(scope="session")
+def transcribed(tmp_path_factory: pytest.TempPathFactory) -> TaskFiles:
+    """A task prefix after a real asr_transcribe over the problem clips (uploaded list)."""
+    from sovits_steps.runner import run_step
+    from tests.support.dataset import UPLOADED_LIST, uploaded_list, write_cases
+
+    root = tmp_path_factory.mktemp("transcribed")
+    files = TaskFiles(LocalObjectStore(root / "store"), "tasks/t/")
+    for name, path in write_cases(root / "clips").items():
+        files.put_file(f"{c.TRANSCRIBED_CLIPS}/{name}", path)
+    files.put_bytes(UPLOADED_LIST, uploaded_list())
+    env = {
+        c.ENV_TASK_ID: "t",
+        c.ENV_PARAMS: '{"backend": "pocketsphinx"}',
+        c.ENV_SPEC: '{"expName": "alice", "language": "en"}',
+        c.ENV_PREFIX: files.prefix,
+        c.ENV_TERMINATION_LOG: str(root / "termination"),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOVITS_STORAGE__BACKEND", "local")
+        mp.setenv("SOVITS_STORAGE__LOCAL_ROOT", str(root / "store"))
+        mp.delenv("SOVITS_CONFIG_FILE", raising=False)
+        assert run_step("asr_transcribe", "t", env) == c.EXIT_OK, (root / "termination").read_text()
+    return files

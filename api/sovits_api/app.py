@@ -19,7 +19,7 @@ from sovits_operator import __version__
 from . import console, errors, webhooks
 from .guard import BodyGuard
 from .metrics import MetricsMiddleware
-from .routes import curves, events, files, logs, service, steps, tasks
+from .routes import curves, dataset, events, files, logs, service, steps, tasks
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def create_app(services: Services) -> FastAPI:
         BodyGuard, tenants=services.tenants, limit=services.settings.api.max_body_bytes, streamed=files.STREAMED_BODY
     )
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
-    for module in (service, tasks, steps, files, logs, events, curves):
+    for module in (service, tasks, steps, files, logs, events, curves, dataset):
         app.include_router(module.router)
     app.mount(console.MOUNT, StaticFiles(directory=console.ROOT), name="console")
     return app

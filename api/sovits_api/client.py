@@ -116,6 +116,19 @@ class TrainingClient:
             partial.replace(target)
         return target
 
+    def dataset(self, task_id: str) -> dict[str, Any]:
+        """The dataset report (after asr_transcribe)."""
+        return self._json("GET", f"/task/{task_id}/dataset")
+
+    def transcript(self, task_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/task/{task_id}/transcript")
+
+    def edit_transcript(
+        self, task_id: str, entries: Sequence[dict[str, Any]] = (), drop: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Change lines (``{"clip", "text"?, "language"?}``) and drop clips; the new transcript."""
+        return self._json("PATCH", f"/task/{task_id}/transcript", json={"entries": list(entries), "drop": list(drop)})
+
     def run_steps(self, task_id: str, steps: Sequence[str], timeout: float = 24 * 3600) -> dict[str, Any]:
         """Run steps one after another, as the seed's example does; stops at the first that fails."""
         status: dict[str, Any] = self.get_task_status(task_id)

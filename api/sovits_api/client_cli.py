@@ -56,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--step", choices=STEP_ORDER)
     logs.add_argument("--tail", type=int)
 
+    dataset = sub.add_parser("dataset", help="the dataset report as a table (after asr_transcribe)")
+    dataset.add_argument("task")
+    dataset.add_argument("--json", action="store_true", help="the report as JSON instead")
+
     files = sub.add_parser("files", help="list a task's files")
     files.add_argument("task")
 
@@ -82,6 +86,44 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SystemExit(f"{what}: expected a JSON object")
     return value
+
+
+# Columns of the dataset table: heading, report key, format.
+_COLUMNS = (
+    ("seconds", "duration_s", "{:.1f}"),
+    ("peak", "peak_dbfs", "{:.1f}"),
+    ("rms", "rms_dbfs", "{:.1f}"),
+    ("snr", "snr_db", "{:.1f}"),
+    ("clip%", "clipping_ratio", "{:.1%}"),
+    ("lead", "lead_silence_s", "{:.1f}"),
+    ("trail", "trail_silence_s", "{:.1f}"),
+    ("chars/s", "chars_per_s", "{:.1f}"),
+)
+
+
+def dataset_table(report: dict[str, Any]) -> str:
+    """One row per clip (flags last, an excluded clip marked ``x``), then the summary and advice."""
+    head = ["clip", *(c[0] for c in _COLUMNS), "x", "flags"]
+    rows = [
+        [
+            clip["clip"],
+            *(fmt.format(clip[key]) for _, key, fmt in _COLUMNS),
+            "x" if clip["excluded"] else "",
+            ",".join(f["flag"] for f in clip["flags"]),
+        ]
+        for clip in report["clips"]
+    ]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [head, *rows]]
+    s = report["summary"]
+    lines += [
+        "",
+        f"verdict: {s['verdict']} - {s['usable_minutes']:g} of {s['total_minutes']:g} minutes usable, "
+        f"{s['flagged_clips']} of {s['clips']} clips flagged",
+        *(f"{a['flag']} ({s['flag_counts'][a['flag']]}): {a['text']}" for a in s["advice"]),
+        f"excluded ({s['excluded_by']}: {', '.join(s['exclude_flags']) or 'none'}): {len(s['excluded'])} clips",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _finished(status: dict[str, Any]) -> int:
@@ -111,6 +153,12 @@ def dispatch(client: TrainingClient, args: argparse.Namespace) -> int:
         _print(client.get_task_status(args.task) if args.task else client.list_tasks())
     elif args.command == "logs":
         sys.stdout.write(client.logs(args.task, args.step, args.tail))
+    elif args.command == "dataset":
+        report = client.dataset(args.task)
+        if args.json:
+            _print(report)
+        else:
+            sys.stdout.write(dataset_table(report))
     elif args.command == "files":
         _print(client.list_files(args.task))
     elif args.command == "download":

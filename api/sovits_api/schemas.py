@@ -156,3 +156,85 @@ class StepCurves(BaseModel):
 
 class TrainingCurves(BaseModel):
     steps: dict[StepName, StepCurves] = Field(description="The training steps that recorded metrics so far.")
+
+
+class Flagged(BaseModel):
+    flag: str = Field(
+        description="too_short, too_long, clipping, noisy, quiet, long_silence, empty_text, "
+        "text_rate, other_speaker, duplicate; `dropped` for a clip proofreading dropped."
+    )
+    reason: str = Field(description="The measured value that raised it.")
+
+
+class ClipReport(BaseModel):
+    source: str = Field(description="The uploaded file the slice was cut from.")
+    clip: str = Field(description="The slice's file name as the .list names it.")
+    duration_s: float
+    peak_dbfs: float
+    rms_dbfs: float
+    clipping_ratio: float = Field(description="Share of samples within 2% of the peak (flat tops).")
+    snr_db: float = Field(description="Estimated speech-to-background ratio.")
+    lead_silence_s: float
+    trail_silence_s: float
+    speaker_similarity: float = Field(description="Cosine similarity to the data set's main voice.")
+    text: str
+    language: str | None
+    chars_per_s: float = Field(description="Letters and digits per second of sound.")
+    flags: list[Flagged]
+    excluded: bool = Field(description="Left out of training (by exclude_flags, dropped, or without a line).")
+
+
+class Advice(BaseModel):
+    flag: str
+    text: str
+
+
+class DatasetSummary(BaseModel):
+    clips: int
+    total_minutes: float
+    usable_minutes: float = Field(description="Minutes of the clips training will use.")
+    flagged_clips: int
+    flag_counts: dict[str, int]
+    verdict: str = Field(description="ok, warn (something is flagged) or insufficient (under a usable minute).")
+    advice: list[Advice]
+    excluded: list[str] = Field(description="Clips training leaves out.")
+    exclude_flags: list[str] = Field(description="The flags that exclude a clip.")
+    excluded_by: str = Field(
+        description="extract_text_features (what it recorded) or default (what its default would leave out)."
+    )
+    dropped: list[str]
+
+
+class DatasetReport(BaseModel):
+    summary: DatasetSummary
+    clips: list[ClipReport]
+
+
+class TranscriptEntry(BaseModel):
+    clip: str
+    language: str
+    text: str
+    flags: list[Flagged]
+
+
+class TranscriptEdit(BaseModel):
+    at: datetime
+    by: str = Field(description="The tenant whose token made the edit.")
+    clip: str
+    change: dict[str, Any] = Field(description='{"text": [old, new]}, {"language": [old, new]} or {"drop": true}.')
+
+
+class Transcript(BaseModel):
+    entries: list[TranscriptEntry]
+    edits: list[TranscriptEdit]
+
+
+class TranscriptEntryPatch(Strict):
+    clip: str = Field(min_length=1, max_length=255, description="The slice's file name as the .list names it.")
+    text: str | None = Field(default=None, max_length=4000)
+    language: Language | None = None
+
+
+class TranscriptPatch(Strict):
+    entries: list[TranscriptEntryPatch] = Field(default_factory=list, max_length=10000)
+    drop: list[str] = Field(default_factory=list, max_length=10000, description="Clips to take out of the list.")

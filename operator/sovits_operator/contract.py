@@ -6,6 +6,7 @@ reads cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # Exit codes of `sovits step`.
@@ -41,3 +42,11 @@ SHARD_LOG_KEY: Final = "logs/{step}.{shard}.log"
 # asr_transcribe's own result (upstream names the list after its input folder); any other
 # .list under transcripts/ is an upload.
 ASR_TRANSCRIPT_KEY: Final = "transcripts/denoised.list"
+TRANSCRIBED_CLIPS: Final = "denoised"  # the folder of the clips the list names
+# The slicer names a slice after its source file and its sample range at 32 kHz.
+SLICE_NAME: Final = re.compile(r"^(?P<source>.+)_(?P<start>\d{10})_(?P<end>\d{10})\.wav$")
+# The dataset report (sovits_operator.dataset): asr_transcribe's audio measurements of the
+# clips, what extract_text_features left out, and the proofreading edits of the transcript.
+DATASET_AUDIO_KEY: Final = "reports/dataset-audio.json"
+DATASET_EXCLUDED_KEY: Final = "reports/dataset-excluded.json"
+TRANSCRIPT_EDITS_KEY: Final = "reports/transcript-edits.json"

@@ -20,16 +20,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import metrics
+from . import dataset_store, metrics
 from .errors import SovitsError
 from .jobs import Labels, build_job, task_prefix, ttl_patch
 from .kube import Kube, status_patch
 from .latest import Key, Latest
-from .model import TrainingTask
+from .model import TrainingTask, TrainingTaskStatus
 from .observe import observe_job, prune_job
 from .progress import read_progress
 from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
 from .settings import Settings
+from .storage import TaskFiles
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,8 @@ class Controller:
             uid = task.metadata.uid or ""
             self._names[uid] = (namespace, name)
             outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
+            if dataset_store.summary_due(outcome.status):
+                await asyncio.to_thread(self.refresh_dataset, task, outcome.status)
             old, new = task.status.wire(), outcome.status.wire()
             if old != new:
                 try:
@@ -270,6 +273,13 @@ class Controller:
         if bucket not in self._stores:
             self._stores[bucket] = storage.open_store(self.settings.storage.model_copy(update={"bucket": bucket}))
         return self._stores[bucket]
+
+    def refresh_dataset(self, task: TrainingTask, status: TrainingTaskStatus) -> None:
+        """The dataset summary into ``status`` (blocking); a store that does not answer only delays it."""
+        try:
+            dataset_store.refresh_summary(status, TaskFiles(self._open_store(task), task_prefix(task, self.settings)))
+        except (SovitsError, ValueError, KeyError) as exc:
+            log.warning("task %s: dataset summary not read: %s", task.metadata.name, exc)
 
     def read_progress(self, task: TrainingTask, step: str) -> float | None:
         """The running step's own report (blocking: call from a thread)."""

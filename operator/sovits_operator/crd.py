@@ -88,6 +88,7 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Duration", "type": "string", "jsonPath": ".status.duration", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
+        {"name": "Dataset", "type": "string", "jsonPath": ".status.dataset.summary", "priority": 1},
     ]
 
 

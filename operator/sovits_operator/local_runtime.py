@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from . import contract, storage
-from .errors import NotFound
+from . import contract, dataset_store, storage
+from .errors import NotFound, SovitsError
 from .jobs import StepLaunch, step_env, task_prefix
 from .local_jobs import LocalJobs, Shard
 from .model import TrainingTask, TrainingTaskStatus
@@ -238,6 +238,12 @@ class LocalRuntime:
         observed = observe(mine, running, self.max_parallel)
         now = datetime.now(UTC)
         outcome = reconcile(task, observed, now, self.settings.operator, self._progress(task))
+        try:
+            dataset_store.refresh_summary(
+                outcome.status, storage.TaskFiles(self.objects, task_prefix(task, self.settings))
+            )
+        except (SovitsError, ValueError, KeyError) as exc:
+            log.warning("task %s: dataset summary not read: %s", task.metadata.name, exc)
         namespace = task.metadata.namespace or self.namespaces[0]
         if outcome.status != task.status:
             try:

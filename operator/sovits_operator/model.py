@@ -212,6 +212,19 @@ class QualityScore(Wire):
     )
 
 
+class DatasetStatus(Wire):
+    """The dataset report in short (GET /api/v1/task/{id}/dataset has the whole report)."""
+
+    verdict: Literal["ok", "warn", "insufficient"] = Field(
+        description="ok; warn: some clips are flagged; insufficient: under one usable minute."
+    )
+    usable_minutes: float = Field(description="Minutes of the clips training will use.")
+    flagged_clips: int = Field(description="Clips with at least one flag.")
+    clips: int = Field(description="Clips measured.")
+    summary: str = Field(description="The three in one line, as kubectl get -o wide shows it.")
+    observed_at: datetime = Field(description="finishedAt of the step after which it was computed.")
+
+
 class TrainingTaskStatus(Wire):
     phase: Phase = Field(default="created", description="created, running, completed, failed or cancelled.")
     current_step: StepName | None = Field(
@@ -231,6 +244,9 @@ class TrainingTaskStatus(Wire):
     conditions: list[Condition] = Field(default_factory=list, description="Ready and Unschedulable.")
     quality: QualityScore | None = Field(
         default=None, description="The quality score of the newest completed test_inference (output/quality.json)."
+    )
+    dataset: DatasetStatus | None = Field(
+        default=None, description="The dataset report in short, from asr_transcribe's completion on."
     )
 
 

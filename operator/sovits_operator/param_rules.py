@@ -20,7 +20,13 @@ from typing import Any
 
 from .catalog import CATALOG, StepDef
 
-_WORDS = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "a string"}
+_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "string": "a string",
+    "array": "a list",
+}
 
 
 def _literal(value: Any) -> str:
@@ -49,6 +55,8 @@ def params_schema(description: str) -> dict[str, Any]:
     for definition in CATALOG.values():
         for name, (schema, nullable) in _fields(definition).items():
             prop = properties.setdefault(name, {"type": schema["type"], "description": ""})
+            if schema["type"] == "array":  # structural: the item type, and a bound for CEL's cost estimate
+                prop |= {"items": {"type": schema["items"]["type"]}, "maxItems": schema["maxItems"]}
             if prop["type"] != schema["type"]:
                 raise ValueError(
                     f"params.{name} is {prop['type']} in one step and {schema['type']} in {definition.name}"
@@ -67,6 +75,9 @@ def _check(schema: dict[str, Any], v: str) -> tuple[str, str]:
     if "enum" in schema:
         parts.append(f"{v} in {_literal(schema['enum'])}")
         words = "one of " + ", ".join(str(e) for e in schema["enum"])
+    if kind == "array" and "enum" in schema["items"]:
+        parts.append(f"{v}.all(x, x in {_literal(schema['items']['enum'])})")
+        words = "a list of " + ", ".join(str(e) for e in schema["items"]["enum"])
     number = f"double({v})" if kind == "number" else v
     bounds = []
     for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .dataset import DEFAULT_EXCLUDE, FLAGS, Flag
+
 
 class StepParams(BaseModel):
     """Base of every step's parameters: unknown keys are an error, not ignored, and types are
@@ -72,7 +74,12 @@ class AsrTranscribeParams(StepParams):
 
 
 class ExtractTextFeaturesParams(ShardedParams):
-    pass
+    exclude_flags: list[Flag] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDE),
+        max_length=len(FLAGS),
+        description="Clips the dataset report flags with any of these are left out of training (the report "
+        "says which); [] keeps every clip.",
+    )
 
 
 class ExtractAudioFeaturesParams(ShardedParams):

@@ -6,10 +6,14 @@ validated against the clips and rewritten in our canonical form. Otherwise a bac
 (models from the model store only; see ``models``). ``auto`` picks funasr for zh/yue and
 faster-whisper otherwise, as upstream does. Clips a backend hears nothing in are left out
 of the list, as upstream does; if none remain the step fails as bad input.
+
+At its end the step measures every clip (``measure``) into ``reports/dataset-audio.json``,
+so the dataset report exists as soon as the transcript does, before any GPU step.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -20,17 +24,19 @@ import numpy as np
 from sovits_operator import contract
 from sovits_operator.errors import InvalidInput
 from sovits_operator.params import AsrTranscribeParams
+from sovits_operator.transcripts import LANGUAGES, Line, format_list, parse_list
 
 from . import models
-from .audio import read_pcm16
+from .audio import SLICE_RATE, read_pcm16
 from .context import StepContext, StepResult
-from .transcripts import LANGUAGES, Line, format_list, parse_list
+from .measure import measure_all
 
 log = logging.getLogger(__name__)
 
-CLIPS = "denoised"
+CLIPS = contract.TRANSCRIBED_CLIPS
 OUTPUT = "transcripts"
 LIST_NAME = contract.ASR_TRANSCRIPT_KEY.removeprefix(f"{OUTPUT}/")
+REPORTS, AUDIO_NAME = contract.DATASET_AUDIO_KEY.split("/")
 UPLOAD_FOLDERS = ("input_audio", OUTPUT)
 SILENT_PEAK = round(32768 * 10 ** (-50 / 20))  # -50 dBFS
 
@@ -160,7 +166,9 @@ def run(ctx: StepContext) -> StepResult:
     if len(uploads) > 1:
         raise InvalidInput(f"{OUTPUT}: more than one uploaded .list: {', '.join(uploads)}", field=OUTPUT)
     if uploads:
-        lines = parse_list(ctx.store.get_bytes(uploads[0]), uploads[0], clip_names)
+        # An empty line is kept: the dataset report flags it and proofreading can fill it in.
+        lines = parse_list(ctx.store.get_bytes(uploads[0]), uploads[0], clip_names, allow_empty=True)
+        clips = ctx.stage_in(CLIPS, select=lambda name: name in clip_names)
         source = f"uploaded {uploads[0]}"
     else:
         backend = choose_backend(params.backend, language)
@@ -180,6 +188,12 @@ def run(ctx: StepContext) -> StepResult:
         source = f"{backend}, {len(clips) - len(lines)} clips without speech"
     out = ctx.folder(OUTPUT) / LIST_NAME
     out.write_text(format_list(lines, CLIPS), encoding="utf-8")
+    ctx.progress.update(1.0, "measuring the clips for the dataset report")
+    measured = ctx.folder(REPORTS) / AUDIO_NAME
+    clip_audio = measure_all(clips, SLICE_RATE)
+    measured.write_text(json.dumps({"clips": [c.wire() for c in clip_audio]}), encoding="utf-8")
     return StepResult(
-        {OUTPUT: [out]}, owns=lambda name: name == LIST_NAME, summary=f"{len(lines)} transcript lines ({source})"
+        {OUTPUT: [out], REPORTS: [measured]},
+        owns=lambda name: name in (LIST_NAME, AUDIO_NAME),
+        summary=f"{len(lines)} transcript lines ({source}), {len(clip_audio)} clips measured",
     )

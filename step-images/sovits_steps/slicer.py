@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from sovits_operator.contract import SLICE_NAME
 from sovits_operator.errors import InvalidInput
 from sovits_operator.params import SliceAudioParams
 
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 INPUT = "converted_wav"
 OUTPUT = "sliced"
-SLICE_NAME = re.compile(r"^(?P<source>.+)_(?P<start>\d{10})_(?P<end>\d{10})\.wav$")
 _BLOCK_SAMPLES = 1 << 16  # samples per block when measuring RMS: small enough to stay in cache
 # numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src): runs of up to 128
 # floats are summed directly, longer ones split in halves rounded down to a multiple of 8.

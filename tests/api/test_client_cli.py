@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.audio import encode, speech
+from sovits_api.local_store import SqliteTaskStore
+from sovits_operator.settings import Settings
+from tests.support.audio import encode, speech, speech_like
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
 
@@ -96,3 +98,43 @@ def test_cancel_and_delete(service: LocalService, tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "HTTP 404" in missing.stderr
     wait_for(lambda: not files.exists() or not any(files.rglob("*.*")), timeout=30, what="the task's files removed")
+
+
+def test_the_dataset_report_exists_once_asr_transcribe_completes_and_prints_as_a_table(
+    service: LocalService, tmp_path: Path
+) -> None:
+    audio = encode(speech_like(14.0, seed=3, pauses=(0.6, 0.9)), tmp_path / "session.wav")
+    task_id = json.loads(ok(sovits_task(service, "create", "--name", "ds", "--exp-name", "spk", "--language", "en")))[
+        "task_id"
+    ]
+    ok(sovits_task(service, "upload", task_id, str(audio)))
+    early = sovits_task(service, "dataset", task_id)
+    assert early.returncode == 1 and "run step asr_transcribe first" in early.stderr
+
+    for step in ("convert_audio", "slice_audio", "denoise_audio"):
+        ok(sovits_task(service, "run", task_id, step))
+    ok(sovits_task(service, "run", task_id, "asr_transcribe", "--params", '{"backend": "pocketsphinx"}'))
+    table = ok(sovits_task(service, "dataset", task_id)).splitlines()
+    report = json.loads(ok(sovits_task(service, "dataset", task_id, "--json")))
+
+    assert table[0].split() == [
+        "clip",
+        "seconds",
+        "peak",
+        "rms",
+        "snr",
+        "clip%",
+        "lead",
+        "trail",
+        "chars/s",
+        "x",
+        "flags",
+    ]
+    assert [row.split()[0] for row in table[1 : 1 + len(report["clips"])]] == [c["clip"] for c in report["clips"]]
+    assert all(c["source"] == "session.wav" for c in report["clips"]) and len(report["clips"]) >= 2
+    assert f"verdict: {report['summary']['verdict']} - " in "\n".join(table)
+    # sovits local keeps the summary in the task's status, as the operator does in a cluster.
+    namespace = Settings.model_validate({}).api.default_namespace
+    stored = SqliteTaskStore.open(service.data_dir / "tasks.db").get(namespace, task_id).status.dataset
+    assert stored is not None and stored.verdict == report["summary"]["verdict"]
+    assert stored.usable_minutes == report["summary"]["usable_minutes"] and stored.clips == len(report["clips"])

@@ -84,9 +84,10 @@ def test_identity_and_columns() -> None:
     assert doc["spec"]["names"]["shortNames"] == ["tt"]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Phase", "Step", "Progress", "Ready", "Reason", "Duration", "Age", "Message"]
+    assert list(columns) == ["Phase", "Step", "Progress", "Ready", "Reason", "Duration", "Age", "Message", "Dataset"]
     assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     assert (columns["Duration"]["priority"], columns["Message"]["priority"]) == (1, 1)
+    assert (columns["Dataset"]["priority"], columns["Dataset"]["jsonPath"]) == (1, ".status.dataset.summary")
 
 
 def undescribed(node: dict, path: str) -> list[str]:  # type: ignore[type-arg]

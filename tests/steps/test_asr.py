@@ -8,7 +8,7 @@ import pytest
 
 from sovits_operator import contract as c
 from sovits_operator.errors import InvalidInput
-from sovits_steps.transcripts import parse_list
+from sovits_operator.transcripts import parse_list
 from tests.steps.conftest import LocalTask
 from tests.support.audio import silence, speech, write_wav
 

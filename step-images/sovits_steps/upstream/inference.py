@@ -21,9 +21,9 @@ import soundfile as sf
 from sovits_operator.errors import InvalidInput, NotFound, Retryable
 from sovits_operator.model import ModelVersion
 from sovits_operator.params import TestInferenceParams
+from sovits_operator.transcripts import Line
 
 from ..context import StepContext, StepResult
-from ..transcripts import Line
 from . import common, environment, listfile, process, scoring
 from . import versions as v
 from .common import Job

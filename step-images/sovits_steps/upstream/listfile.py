@@ -9,16 +9,25 @@ share from the same lines tells each shard exactly which items it must produce.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from sovits_operator import dataset
+from sovits_operator.contract import DATASET_AUDIO_KEY, DATASET_EXCLUDED_KEY
 from sovits_operator.errors import InvalidInput
+from sovits_operator.params import ExtractTextFeaturesParams
 from sovits_operator.shards import shard_items
+from sovits_operator.transcripts import Line, format_list, parse_list
 
 from ..asr import CLIPS, LIST_NAME
 from ..asr import OUTPUT as TRANSCRIPTS
 from ..context import StepContext
-from ..transcripts import Line, format_list, parse_list
+
+log = logging.getLogger(__name__)
 
 _V1_LANGUAGES = {"ZH", "JA", "EN"}
 
@@ -53,8 +62,19 @@ class Annotations:
         return path
 
 
-def parse(data: bytes, source: str, clips: set[str], version: str) -> Annotations:
-    lines = parse_list(data, source, clips)
+def parse(data: bytes, source: str, clips: set[str], version: str, excluded: Collection[str] = ()) -> Annotations:
+    """The lines upstream gets: all but ``excluded``; an empty line left in is refused (BERT
+    would get nothing to read)."""
+    lines = [line for line in parse_list(data, source, clips, allow_empty=True) if line.clip not in excluded]
+    empty = [line.clip for line in lines if not line.text]
+    if empty:
+        raise InvalidInput(
+            f"{source}: no text for {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}; give them text in "
+            "proofreading, drop them, or keep empty_text in extract_text_features' exclude_flags",
+            field=source,
+        )
+    if not lines:
+        raise InvalidInput(f"{source}: every line is excluded by the dataset report's flags", field=source)
     if version == "v1":
         bad = sorted({ln.language for ln in lines} - _V1_LANGUAGES)
         if bad:
@@ -84,4 +104,27 @@ def clip_names(ctx: StepContext) -> set[str]:
 
 def load(ctx: StepContext, version: str) -> Annotations:
     key = list_key(ctx)
-    return parse(ctx.store.get_bytes(key), key, clip_names(ctx), version)
+    data = ctx.store.get_bytes(key)
+    clips = clip_names(ctx)
+    return parse(data, key, clips, version, excluded(ctx, parse_list(data, key, clips, allow_empty=True)))
+
+
+def excluded(ctx: StepContext, lines: list[Line]) -> set[str]:
+    """The clips training leaves out. extract_text_features decides it from the dataset report and
+    its ``exclude_flags`` and records it (shard 0 writes; every shard computes the same); the later
+    steps read that record, so all of them train on the same clips."""
+    params = ctx.params
+    if isinstance(params, ExtractTextFeaturesParams):
+        audio = (
+            json.loads(ctx.store.get_bytes(DATASET_AUDIO_KEY))["clips"] if ctx.store.exists(DATASET_AUDIO_KEY) else []
+        )
+        clips = dataset.exclusions(audio, lines, params.exclude_flags)
+        if ctx.shard_index == 0:
+            record = {"exclude_flags": params.exclude_flags, "clips": clips, "at": datetime.now(UTC).isoformat()}
+            ctx.store.put_bytes(DATASET_EXCLUDED_KEY, json.dumps(record).encode("utf-8"))
+        if clips:
+            log.info("left out by exclude_flags: %s", ", ".join(f"{c} ({'/'.join(f)})" for c, f in clips.items()))
+        return set(clips)
+    if ctx.store.exists(DATASET_EXCLUDED_KEY):
+        return set(json.loads(ctx.store.get_bytes(DATASET_EXCLUDED_KEY))["clips"])
+    return set()

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from sovits_operator import contract as c
 from sovits_operator.catalog import STEP_ORDER
 from sovits_operator.contract import EXIT_OUT_OF_MEMORY, RESULT_MARK
 from sovits_operator.jobs import job_name
+from sovits_operator.storage import TaskFiles
 from tests.support.cluster import ClusterInfo
+from tests.support.dataset import cases
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
 from tests.support.seaweed import S3Store
 from tests.support.tasks import (
@@ -387,3 +390,22 @@ def test_a_pod_evicted_through_the_eviction_api_is_replaced_by_its_job_without_a
     step = status(cluster, namespace, name)["steps"][0]
     assert (step["attempts"], step["interruptions"]) == (1, 0)
     assert [j["metadata"]["name"] for j in task_jobs(cluster, namespace, name)] == [f"{name}-convert-audio-1"]
+
+
+def test_the_dataset_summary_reaches_the_status_and_kubectl_get_wide_once_asr_transcribe_completes(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess, s3_store: S3Store, transcribed: TaskFiles
+) -> None:
+    name = unique("dataset")
+    client = s3_store.client()
+    for key in (c.DATASET_AUDIO_KEY, c.ASR_TRANSCRIPT_KEY):  # what a real asr_transcribe stored
+        client.put_object(Bucket=s3_store.bucket, Key=f"tasks/{name}/{key}", Body=transcribed.get_bytes(key))
+    cluster.apply(training_task(name, namespace, steps=[{"name": step} for step in PREP]))
+
+    wait_for(lambda: status(cluster, namespace, name).get("dataset"), what="dataset summary in the status")
+
+    summary = status(cluster, namespace, name)["dataset"]
+    flagged = sum(1 for case in cases() if case.expected)
+    assert (summary["verdict"], summary["clips"], summary["flaggedClips"]) == ("insufficient", len(cases()), flagged)
+    assert summary["summary"] == f"insufficient: {summary['usableMinutes']:g} usable min, {flagged} flagged clips"
+    wide = cluster.kubectl("get", "trainingtask", name, "-n", namespace, "-o", "wide")
+    assert "DATASET" in wide.splitlines()[0] and summary["summary"] in wide

@@ -124,3 +124,16 @@ def test_every_bound_of_every_field_is_enforced_by_the_api_server_as_by_the_mode
     for i, (step, field, params) in enumerate(cases):
         assert not model_accepts(step, params), (step, params)
         assert f"{step} params.{field}: must be" in (errors[f"case-{i}"] or ""), (step, params, errors[f"case-{i}"])
+
+
+def test_exclude_flags_take_only_the_report_s_flag_names(cluster: ClusterInfo, namespace: str) -> None:
+    good = {"exclude_flags": ["empty_text", "other_speaker"]}
+    bad = {"exclude_flags": ["empty_text", "noisey"]}
+
+    errors = verdicts(cluster, namespace, [("extract_text_features", good), ("extract_text_features", bad)])
+
+    assert errors["case-0"] is None and model_accepts("extract_text_features", good)
+    assert "extract_text_features params.exclude_flags: must be a list of too_short, too_long" in (
+        errors["case-1"] or ""
+    )
+    assert not model_accepts("extract_text_features", bad)

@@ -9,12 +9,14 @@ have exited 0 having done nothing.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from sovits_operator import contract as c
 from tests.steps.conftest import LocalTask
 from tests.steps.upstream.conftest import EXP, NAMES, experiment, run_features, spec
+from tests.support.audio import speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
 
 FEATURE_STEPS = ("extract_text_features", "extract_audio_features", "extract_speaker_vectors",
@@ -226,3 +228,33 @@ def test_contract_lines_upstream_would_drop_or_confuse_are_bad_input(
     assert prepared.run("extract_text_features", {}, spec=spec()) == c.EXIT_BAD_INPUT
     assert reason in prepared.reason
     assert fake.calls("1-get-text") == []
+
+
+BLANK = "talk.wav_0000288000_0000352000.wav"
+
+
+@pytest.fixture
+def with_blank_line(prepared: LocalTask, tmp_path: Path) -> LocalTask:
+    """A fourth clip whose transcript line is empty, as an uploaded list may leave it."""
+    prepared.put(f"denoised/{BLANK}", write_wav(tmp_path / BLANK, speech("open the door")))
+    listed = prepared.store.get_bytes(c.ASR_TRANSCRIPT_KEY) + f"\ndenoised/{BLANK}|{EXP}|EN|".encode()
+    prepared.put(c.ASR_TRANSCRIPT_KEY, listed)
+    return prepared
+
+
+def test_contract_clips_flagged_by_exclude_flags_are_left_out_of_every_feature_step(
+    with_blank_line: LocalTask, fake: FakeUpstream
+) -> None:
+    run_features(with_blank_line)
+
+    record = json.loads(with_blank_line.store.get_bytes(c.DATASET_EXCLUDED_KEY))
+    assert record["exclude_flags"] == ["empty_text", "too_long"] and record["clips"] == {BLANK: ["empty_text"]}
+    for name in ("2-name2text.txt", "6-name2semantic.tsv"):
+        assert BLANK not in table(with_blank_line, name)
+    assert not [f for f in experiment(with_blank_line) if BLANK in f]
+
+
+def test_contract_an_empty_line_kept_by_exclude_flags_is_bad_input_naming_it(with_blank_line: LocalTask) -> None:
+    code = with_blank_line.run("extract_text_features", {"exclude_flags": []}, spec=spec())
+    assert code == c.EXIT_BAD_INPUT
+    assert f"no text for {BLANK}" in with_blank_line.reason and "exclude_flags" in with_blank_line.reason

@@ -18,8 +18,8 @@ import soundfile as sf
 from sovits_operator import contract as c
 from sovits_operator.errors import InvalidInput
 from sovits_operator.reconcile import quality_of
+from sovits_operator.transcripts import Line
 from sovits_steps import quality
-from sovits_steps.transcripts import Line
 from sovits_steps.upstream import inference, training
 from tests.steps.conftest import LocalTask
 from tests.steps.upstream.conftest import CLIPS, EXP, NAMES, run_features, serve_locally, spec

@@ -37,8 +37,9 @@ def format_list(lines: list[Line], folder: str) -> str:
     return "\n".join(f"{folder}/{ln.clip}|{ln.speaker}|{ln.language}|{ln.text}" for ln in lines)
 
 
-def parse_list(data: bytes, source: str, clips: set[str]) -> list[Line]:
-    """Validate an uploaded ``.list``; InvalidInput lists the first problems with line numbers."""
+def parse_list(data: bytes, source: str, clips: set[str], *, allow_empty: bool = False) -> list[Line]:
+    """Validate an uploaded ``.list``; InvalidInput lists the first problems with line numbers.
+    ``allow_empty`` keeps lines with no text (the dataset report flags them ``empty_text``)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -61,7 +62,7 @@ def parse_list(data: bytes, source: str, clips: set[str]) -> list[Line]:
             problems.append(f"line {number}: clip {clip!r} is listed twice")
         if language not in LANGUAGES:
             problems.append(f"line {number}: language {language!r} is not one of zh, ja, en, ko, yue")
-        if not words:
+        if not words and not allow_empty:
             problems.append(f"line {number}: empty text")
         seen.add(clip)
         if not problems:

@@ -1,0 +1,189 @@
+"""Audio measurements of the training clips, for the dataset report (``sovits_operator.dataset``).
+
+asr_transcribe calls ``measure_all`` on the denoised clips at its end and stores the result
+as ``contract.DATASET_AUDIO_KEY``. Only what the audio says is measured here; flags, the
+verdict and anything about the transcript are decided later from these numbers and the
+current transcript, so a proofreading edit shows in the report at once.
+
+Per clip: duration, peak and RMS level (dBFS), the clipping ratio, an SNR estimate,
+leading and trailing silence, the speaker embedding (``speaker``), and a duplicate
+fingerprint. Across clips: each clip's similarity to the data set's main voice, and which
+earlier clip a clip duplicates.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import speaker
+from .audio import read_pcm16
+
+FRAME_S = 0.02  # level frames for silence and SNR
+SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is silence
+SILENCE_FLOOR_DBFS = -60.0  # and any frame quieter than this
+NEAR_PEAK = 0.98  # samples within 2% of the peak: flat tops left by clipping, even after normalising
+MAX_SNR_DB = 60.0
+DUPLICATE_AGREEMENT = 0.9  # share of equal fingerprint bits
+DUPLICATE_LENGTH_TOLERANCE = 0.02
+MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips closest to the first centroid
+
+
+@dataclass
+class ClipAudio:
+    clip: str
+    duration_s: float
+    peak_dbfs: float
+    rms_dbfs: float
+    clipping_ratio: float
+    snr_db: float
+    lead_silence_s: float
+    trail_silence_s: float
+    embedding: list[float]
+    fingerprint: str  # hex of the sign bits of mel-band energy changes over time
+    speaker_similarity: float = 1.0
+    duplicate_of: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _db(power: float, floor: float = -120.0) -> float:
+    return round(max(floor, 10 * math.log10(power)) if power > 0 else floor, 2)
+
+
+def frame_powers(squares: npt.NDArray[np.float32], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
+    """Mean power of each frame, from the squared samples."""
+    n = max(1, round(frame_s * rate))
+    usable = len(squares) // n * n
+    if usable == 0:
+        return np.array([float(np.mean(squares))]) if len(squares) else np.zeros(1)
+    return np.asarray(squares[:usable].reshape(-1, n).mean(axis=1), dtype=np.float64)
+
+
+def silent_edges(powers: npt.NDArray[np.float64]) -> tuple[int, int]:
+    """Frames of silence before the first and after the last sounding frame."""
+    threshold = max(
+        float(powers.max(initial=0.0)) * 10 ** (-SILENCE_BELOW_PEAK_DB / 10), 10 ** (SILENCE_FLOOR_DBFS / 10)
+    )
+    loud = np.flatnonzero(powers > threshold)
+    if len(loud) == 0:
+        return len(powers), 0
+    return int(loud[0]), int(len(powers) - 1 - loud[-1])
+
+
+def snr_estimate(powers: npt.NDArray[np.float64]) -> float:
+    """Speech-to-background ratio in dB: the loudest fifth of the frames against the quietest tenth,
+    the background subtracted from the former. Digital silence between words reads as MAX_SNR_DB."""
+    ordered = np.sort(powers)
+    if len(ordered) < 10:
+        return MAX_SNR_DB
+    noise = float(ordered[: max(1, len(ordered) // 10)].mean())
+    loud = float(ordered[-max(1, len(ordered) // 5) :].mean())
+    if noise <= 0 or loud <= noise:
+        return MAX_SNR_DB if noise <= 0 else 0.0
+    return round(min(MAX_SNR_DB, 10 * math.log10((loud - noise) / noise)), 2)
+
+
+def fingerprint(mel: npt.NDArray[np.float32]) -> str:
+    """Sign bits of the change of each mel band's energy from one frame to the next: the same
+    recording at another gain keeps them; another take of the same sentence does not."""
+    if len(mel) < 3:
+        return ""
+    bits = np.diff(np.log(mel + np.float32(1e-9)), axis=0) > 0
+    return np.packbits(bits.ravel()).tobytes().hex()
+
+
+def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
+    # Levels on the int16 samples themselves: no float copy, no absolute-value array.
+    top = max(int(samples.max(initial=0)), -int(samples.min(initial=0)))
+    near = math.ceil(NEAR_PEAK * top)
+    at_peak = np.count_nonzero(samples >= near) + np.count_nonzero(samples <= -near) if top else 0
+    peak = top / 32768.0
+    x = samples.astype(np.float32) / np.float32(32768.0)
+    squares = x * x
+    powers = frame_powers(squares, rate)
+    mel = speaker.mel_energies(x, rate)
+    lead, trail = silent_edges(powers)
+    return ClipAudio(
+        clip=clip,
+        duration_s=round(len(x) / rate, 3),
+        peak_dbfs=_db(peak**2),
+        rms_dbfs=_db(float(squares.sum()) / len(x) if len(x) else 0.0),  # pairwise float32 sum: exact enough
+        clipping_ratio=round(float(at_peak) / len(x), 5) if len(x) else 0.0,
+        snr_db=snr_estimate(powers),
+        lead_silence_s=round(min(lead * FRAME_S, len(x) / rate), 2),
+        trail_silence_s=round(min(trail * FRAME_S, len(x) / rate), 2),
+        embedding=[round(float(v), 5) for v in speaker.embed_mel(mel)],
+        fingerprint=fingerprint(mel),
+    )
+
+
+def _bits(fingerprint: str) -> npt.NDArray[np.uint8]:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(fingerprint), dtype=np.uint8))
+
+
+def mark_duplicates(clips: list[ClipAudio]) -> None:
+    """A clip whose length is within 2% of another's and whose fingerprint agrees in 90% of its bits
+    duplicates it; the first by name is the original. Sorted by length, each clip is compared only
+    with the few of nearly its length, and a copy already found is not compared again."""
+    ordered = sorted(clips, key=lambda c: (c.duration_s, c.clip))
+    bits = [_bits(c.fingerprint) for c in ordered]
+    for i, clip in enumerate(ordered):
+        for j in range(i + 1, len(ordered)):
+            other = ordered[j]
+            if other.duration_s > clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
+                break
+            if other.duplicate_of is not None or clip.duplicate_of is not None:
+                continue
+            n = min(len(bits[i]), len(bits[j]))
+            if n and np.count_nonzero(bits[i][:n] != bits[j][:n]) <= (1 - DUPLICATE_AGREEMENT) * n:
+                first, second = sorted((clip, other), key=lambda c: c.clip)
+                second.duplicate_of = first.clip
+
+
+def mark_main_voice(clips: list[ClipAudio]) -> None:
+    """Each clip's similarity to the main voice: the centroid of the clips nearest the overall centroid,
+    so that a few clips of another speaker do not drag the reference towards themselves."""
+    voiced = [c for c in clips if any(c.embedding)]
+    if not voiced:
+        return
+    matrix = np.array([c.embedding for c in voiced])
+    centroid = matrix.mean(axis=0)
+    keep = max(1, math.ceil(MAIN_VOICE_SHARE * len(voiced)))
+    nearest = np.argsort(-(matrix @ centroid))[:keep]
+    main = matrix[nearest].mean(axis=0)
+    for clip in clips:
+        clip.speaker_similarity = round(speaker.similarity(clip.embedding, main), 4)
+
+
+def measure_all(
+    paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None, workers: int | None = None
+) -> list[ClipAudio]:
+    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared."""
+    done = 0
+    lock = threading.Lock()
+
+    def one(path: Path) -> ClipAudio:
+        nonlocal done
+        result = measure(path.name, read_pcm16(path, rate), rate)
+        with lock:
+            done += 1
+            if on_done:
+                on_done(done)
+        return result
+
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        clips = list(pool.map(one, paths))
+    mark_duplicates(clips)
+    mark_main_voice(clips)
+    return clips

@@ -1,0 +1,83 @@
+"""asr_transcribe's clip measurements, judged by the dataset report: each problem clip is
+flagged for its reason, and nothing clean is flagged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sovits_operator import contract as c
+from sovits_operator import dataset
+from sovits_operator.transcripts import parse_list
+from sovits_steps import measure
+from sovits_steps.audio import to_pcm16
+from tests.steps.conftest import LocalTask
+from tests.support.audio import RATE, speech, tone
+from tests.support.dataset import UPLOADED_LIST, cases, uploaded_list, write_cases
+
+SPEC = {"expName": "alice", "language": "en"}
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_cases(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture
+def transcribed(task: LocalTask, stored: dict[str, Path]) -> LocalTask:
+    for name, path in stored.items():
+        task.put(f"denoised/{name}", path)
+    task.put(UPLOADED_LIST, uploaded_list())
+    assert task.run("asr_transcribe", {"backend": "pocketsphinx"}, spec=SPEC) == c.EXIT_OK, task.reason
+    return task
+
+
+def stored_report(task: LocalTask) -> dict[str, Any]:
+    audio = json.loads(task.store.get_bytes(c.DATASET_AUDIO_KEY))["clips"]
+    clips = {case.clip for case in cases()}
+    lines = parse_list(task.store.get_bytes(c.ASR_TRANSCRIPT_KEY), "list", clips, allow_empty=True)
+    return dataset.report(audio, lines)
+
+
+def test_each_problem_clip_is_flagged_for_its_reason_and_clean_clips_are_not(transcribed: LocalTask) -> None:
+    report = stored_report(transcribed)
+    flagged = {clip["clip"]: {f["flag"] for f in clip["flags"]} for clip in report["clips"]}
+    assert flagged == {case.clip: set(case.expected) for case in cases()}
+
+
+def test_the_report_names_sources_and_leaves_out_what_breaks_training(transcribed: LocalTask) -> None:
+    summary = stored_report(transcribed)["summary"]
+    by_flag = {case.clip: case.expected for case in cases()}
+    assert summary["excluded"] == sorted(clip for clip, e in by_flag.items() if e & {"empty_text", "too_long"})
+    assert summary["excluded_by"] == "default"
+    assert summary["flag_counts"] == {next(iter(e)): 1 for e in by_flag.values() if e}
+    assert summary["verdict"] == "insufficient"  # well under a usable minute
+    assert {a["flag"] for a in summary["advice"]} == set(summary["flag_counts"])
+    sources = {clip["source"] for clip in stored_report(transcribed)["clips"]}
+    assert {"clean.wav", "lecture.wav", "guest.wav"} <= sources
+
+
+def test_an_empty_line_of_an_uploaded_list_is_kept_for_proofreading(transcribed: LocalTask) -> None:
+    blank = next(case.clip for case in cases() if case.text == "")
+    assert f"denoised/{blank}|alice|EN|" in transcribed.store.get_bytes(c.ASR_TRANSCRIPT_KEY).decode().split("\n")
+
+
+def test_measurements_match_what_the_signal_is() -> None:
+    x = tone(440, 2.0, amp=0.5)
+    got = measure.measure("t.wav", to_pcm16(np.concatenate([np.zeros(RATE, np.float32), x])), RATE)
+    assert got.duration_s == 3.0
+    assert abs(got.peak_dbfs - 20 * np.log10(0.5)) < 0.1
+    assert abs(got.rms_dbfs - 20 * np.log10(0.5 / np.sqrt(2)) + 10 * np.log10(3 / 2)) < 0.1
+    assert abs(got.lead_silence_s - 1.0) < 0.03 and got.trail_silence_s == 0.0
+
+
+def test_a_different_take_of_the_same_sentence_is_not_a_duplicate() -> None:
+    take = to_pcm16(speech("a long time ago people wrote letters by hand"))
+    slower = to_pcm16(speech("a long time ago people wrote letters by hand", voice="en-us"))
+    clips = [measure.measure(name, x, RATE) for name, x in (("a.wav", take), ("b.wav", slower), ("c.wav", take))]
+    measure.mark_duplicates(clips)
+    assert [clip.duplicate_of for clip in clips] == [None, None, "a.wav"]
