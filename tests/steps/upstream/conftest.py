@@ -149,3 +149,17 @@ def model_store(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: py
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return real.make_clips(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="session")
+def pro_features(
+    upstream: up.Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]
+) -> real.ImageTask:
+    """A v2Pro task through the four feature steps, once: the v2Pro and v2ProPlus pipelines and the
+    resume test go on from copies of it (the text, HuBERT and speaker-vector features of the two Pro
+    versions are the same files; v2ProPlus extracts its own semantic tokens)."""
+    task = real.new_task(upstream, tiny_checkout, model_store, clips, "t-pro-features", "v2Pro")
+    for step in real.FEATURES:
+        run = task.run(step)
+        assert run.code == c.EXIT_OK, f"v2Pro {step}: {run.reason}\n{task.log(step)[-4000:]}"
+    return task

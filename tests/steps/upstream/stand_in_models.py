@@ -7,8 +7,8 @@ everything upstream reads:
 
 - the file layout and the keys (``weight``, ``config``) the scripts load, under the names the
   model store uses (``gsv-v2final-pretrained/s2G2333k.pth``, ``v2Pro/s2Gv2Pro.pth``, ...);
-- the SoVITS model's shape from the checkout's own config templates (the tests shrink the Pro
-  templates; see ``real.tiny_checkout``);
+- the SoVITS model's shape from the checkout's own config templates (the tests shrink them; see
+  ``real.tiny_checkout``);
 - the file-size band that ``3-get-semantic.py`` reads the version from (``semantic_version``: v2
   for v2, v2Pro and v2ProPlus; a G in another band is padded with an unused tensor);
 - the quantizer's ``inited`` buffer set, as in every pretrained checkpoint: otherwise upstream

@@ -19,7 +19,17 @@ import pytest
 import soundfile as sf
 
 from sovits_operator import contract as c
-from tests.steps.upstream.real import CLIPS, EXP, REFERENCE, TINY_MAX_SEC, VERSIONS, ImageTask, new_task
+from tests.steps.upstream.real import (
+    CLIPS,
+    EXP,
+    FEATURES,
+    REFERENCE,
+    SEMANTIC,
+    TINY_MAX_SEC,
+    VERSIONS,
+    ImageTask,
+    new_task,
+)
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1800)]
@@ -29,11 +39,7 @@ SOVITS_EPOCHS = 1
 GPT_EPOCHS = 8  # a tiny GPT trains an epoch in about a second; progress is written every 5 s
 
 
-PIPELINE: list[tuple[str, dict[str, Any]]] = [
-    ("extract_text_features", {}),
-    ("extract_audio_features", {}),
-    ("extract_speaker_vectors", {}),
-    ("extract_semantic_features", {}),
+TRAINING: list[tuple[str, dict[str, Any]]] = [
     ("train_sovits", {"epochs": SOVITS_EPOCHS, "save_every_epoch": 1}),
     ("train_gpt", {"epochs": GPT_EPOCHS, "save_every_n_epoch": 1}),
     (
@@ -56,10 +62,20 @@ def trained(
     tiny_checkout: Path,
     model_store: Path,
     clips: dict[str, Path],
+    pro_features: ImageTask,
 ) -> ImageTask:
+    """Every model step for one version: v2 from the start, the Pro versions from the shared Pro
+    features (v2ProPlus runs its own semantic step)."""
     version = request.param
-    task = new_task(upstream, tiny_checkout, model_store, clips, f"t-{version.lower()}", version)
-    for step, params in PIPELINE:
+    task_id = f"t-{version.lower()}"
+    if version == "v2":
+        task = new_task(upstream, tiny_checkout, model_store, clips, task_id, version)
+        steps = FEATURES
+    elif version == "v2Pro":
+        task, steps = pro_features.clone(task_id, version), []
+    else:
+        task, steps = pro_features.clone(task_id, version, drop=(SEMANTIC,)), FEATURES[-1:]
+    for step, params in [(name, {}) for name in steps] + TRAINING:
         run = task.run(step, params)
         assert run.code == c.EXIT_OK, f"{version} {step}: {run.reason}\n{task.log(step)[-4000:]}"
     return task
