@@ -199,6 +199,40 @@ def test_the_dataset_pages_say_why_there_is_nothing_to_show_yet(console_page: Co
         expect(page.get_by_role("link", name="back to the task")).to_be_visible()
 
 
+def test_a_transcript_line_edited_and_another_dropped_in_the_console_is_what_the_api_returns(
+    console_page: ConsolePage, local: LocalService, recordings: list[Path]
+) -> None:
+    client = local.client()
+    task_id = new_task(client, "proofread")
+    for path in recordings:
+        client.upload_audio(task_id, path)
+    slicing = {name: int(value) for name, value in SLICE.items()}
+    for step, params in [("convert_audio", {}), ("slice_audio", slicing), ("denoise_audio", {}),
+                         ("asr_transcribe", {"backend": "pocketsphinx"})]:  # fmt: skip
+        client.execute_step(task_id, step, params)
+        done = client.wait_for_completion(task_id, timeout=300, interval=0.5)
+        assert done["status"] == "completed", (step, client.logs(task_id, step)[-3000:])
+    before = client.transcript(task_id)["entries"]
+    assert len(before) >= 2
+    page = console_page.page
+
+    page.goto(f"{local.url}/#/task/{task_id}/dataset")
+    expect(page.locator("table tbody tr")).to_have_count(len(client.dataset(task_id)["clips"]))
+    expect(page.locator("svg").first).to_be_visible()
+    page.goto(f"{local.url}/#/task/{task_id}/transcript")
+    expect(page.locator("#text-0")).to_have_value(before[0]["text"])
+    page.fill("#text-0", "a line corrected by ear")
+    page.check("#drop-1")
+    page.click("#save-transcript")
+    expect(page.locator(".message")).to_contain_text("Saved: 1 edited, 1 dropped")
+
+    after = client.transcript(task_id)
+    texts = {entry["clip"]: entry["text"] for entry in after["entries"]}
+    assert texts[before[0]["clip"]] == "a line corrected by ear"
+    assert before[1]["clip"] not in texts
+    assert {edit["clip"] for edit in after["edits"]} == {before[0]["clip"], before[1]["clip"]}
+
+
 def test_training_curves_are_drawn_from_the_losses_the_step_recorded(
     console_page: ConsolePage, local: LocalService
 ) -> None:
