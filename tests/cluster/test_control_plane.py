@@ -57,7 +57,7 @@ def test_the_short_name_and_printer_columns_are_served(cluster: ClusterInfo, nam
     table = cluster.kubectl("get", "tt", "-n", namespace, "-o", "wide")
 
     header = table.splitlines()[0].split()
-    assert header == ["NAME", "PHASE", "STEP", "PROGRESS", "READY", "REASON", "DURATION", "AGE", "MESSAGE"]
+    assert header == ["NAME", "PHASE", "STEP", "PROGRESS", "READY", "REASON", "DURATION", "AGE", "MESSAGE", "DATASET"]
 
 
 def undescribed_fields(explained: str) -> list[str]:
