@@ -4,6 +4,7 @@ and the stand-in upstream checkout as ``paths.base_dir``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,11 @@ def tiny_checkout(upstream: up.Upstream, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture(scope="session")
-def model_store(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_store(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One local store with the stand-in models; each test's task gets its own id in it."""
     made = real.make_stand_ins(upstream, tiny_checkout, tmp_path_factory.mktemp("pretrained_models"), real.VERSIONS)
-    return real.model_store(made, tmp_path_factory.mktemp("store"))
+    yield real.model_store(made, tmp_path_factory.mktemp("store"))
+    real.remove_temp_dirs()
 
 
 @pytest.fixture(scope="session")

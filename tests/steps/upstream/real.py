@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,14 @@ TINY_S1_MODEL = {"embedding_dim": 128, "hidden_dim": 128, "head": 4, "linear_uni
 # Inference stops at hz * max_sec tokens: a random GPT that never emits its end token makes at
 # most this many seconds (54 upstream), and the training clips are all shorter.
 TINY_MAX_SEC = 8
+
+
+TEMP_DIRS: list[Path] = []  # the step runs' TMPDIRs, removed when the session ends
+
+
+def remove_temp_dirs() -> None:
+    while TEMP_DIRS:
+        shutil.rmtree(TEMP_DIRS.pop(), ignore_errors=True)
 
 
 def tiny_checkout(upstream: Upstream, dest: Path) -> Path:
@@ -160,6 +169,7 @@ class ImageTask:
     spec: dict[str, Any]
     nltk_data: Path | None = None
     runs: dict[str, Run] = field(default_factory=dict)
+    temp: Path | None = None
 
     @property
     def store(self) -> TaskFiles:
@@ -167,16 +177,19 @@ class ImageTask:
 
     @property
     def tmp(self) -> Path:
-        folder = self.root.parent / f"tmp-{self.task_id}"
-        folder.mkdir(exist_ok=True)
-        return folder
+        # Short, under the system's temporary folder: upstream's data loaders put AF_UNIX sockets
+        # in it, whose paths may not pass 107 bytes (a folder under pytest's basetemp is too long).
+        if self.temp is None:
+            self.temp = Path(tempfile.mkdtemp(prefix=f"sv-{self.task_id}-"))
+            TEMP_DIRS.append(self.temp)
+        return self.temp
 
     def env(self, step: str, params: dict[str, Any], shard: tuple[int, int], termination: Path) -> dict[str, str]:
         return {
             **clean_environ(),
             "HOME": str(self.root.parent / f"home-{self.task_id}"),  # not the machine's ~/nltk_data or hub caches
-            # the runner's work tree (GBs with v2's models) goes with the test's temporary folder,
-            # also when a test kills the runner before it can remove it
+            # the runner's work tree (GBs with v2's models) is removed with the session's
+            # temporary folders, also when a test killed the runner before it could remove it
             "TMPDIR": str(self.tmp),
             "CUDA_VISIBLE_DEVICES": "",
             # this checkout's packages first: the environment's own install may be another clone's

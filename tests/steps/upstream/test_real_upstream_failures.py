@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sovits_operator import contract as c
-from tests.steps.upstream.real import CLIPS, EXP, ImageTask, new_task
-from tests.support.upstream import Upstream
+from tests.steps.upstream.real import CLIPS, EXP, ImageTask, clean_environ, new_task
+from tests.support.upstream import REPO, Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1200)]
 
@@ -80,8 +80,14 @@ def test_the_step_environment_keeps_upstreams_pins_and_has_no_kubernetes_client(
 
 
 def test_service_commands_in_the_step_environment_say_which_extra_they_need(upstream: Upstream) -> None:
+    # this checkout's package, as the step runs use it (the environment's own install may be another clone's)
+    env = {**clean_environ(), "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'step-images'}"}
     done = subprocess.run(
-        [str(upstream.python), "-m", "sovits_operator.cli", "operator"], capture_output=True, text=True, check=False
+        [str(upstream.python), "-m", "sovits_operator.cli", "operator"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     assert done.returncode == 2
     assert "needs the `service` extra" in done.stderr and "pip install 'sovits-operator[service]'" in done.stderr
