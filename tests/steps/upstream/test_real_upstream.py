@@ -50,6 +50,7 @@ TRAINING: list[tuple[str, dict[str, Any]]] = [
             "ref_audio": REFERENCE[0],
             "ref_text": REFERENCE[1],
             "ref_language": "en",
+            "asr_backend": "pocketsphinx",  # installed with the steps extra; faster-whisper is not here
         },
     ),
 ]
@@ -168,6 +169,15 @@ def test_the_test_sentence_is_audible_speech_of_a_plausible_length(trained: Imag
     assert float(np.abs(audio).max()) > 1e-3 and float(np.sqrt(np.mean(audio**2))) > 1e-4
     report = json.loads(trained.store.get_bytes("output/test_inference.json"))
     assert report["seconds"] == pytest.approx(seconds, abs=0.01)
+
+
+def test_the_sentence_is_scored_in_upstreams_environment(trained: ImageTask) -> None:
+    score = json.loads(trained.store.get_bytes("output/quality.json"))
+    assert "error" not in score and "asr_error" not in score, score
+    # random weights speak noise: the numbers are checked for their range, not their value
+    assert -1.0 <= score["speaker_similarity"] <= 1.0
+    assert score["error_metric"] == "wer" and score["error_rate"] >= 0
+    assert score["pace"] in ("ok", "too_fast", "too_slow") and score["seconds_per_character"] > 0
 
 
 def test_training_progress_moves_while_both_trainers_run(trained: ImageTask) -> None:
