@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from sovits_api.store import TaskStore
-from sovits_operator.model import TrainingTaskSpec, TrainingTaskStatus
+from sovits_core.model import TrainingTaskSpec, TrainingTaskStatus
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support (ports, the control plane) is imported from the checkout
@@ -85,10 +85,10 @@ def serve_sqlite(db: Path, root: Path, port: int) -> None:
 
     from sovits_api.app import create_app
     from sovits_api.auth import Tenants
-    from sovits_api.local_store import SqliteTaskStore
     from sovits_api.services import Services
-    from sovits_operator.settings import Settings
-    from sovits_operator.storage import open_store
+    from sovits_core.settings import Settings
+    from sovits_core.storage import open_store
+    from sovits_local.store import SqliteTaskStore
 
     settings = Settings.model_validate({"storage": {"backend": "local", "local_root": str(root)}})
     services = Services(
@@ -249,7 +249,7 @@ def run_load(url: str, task_ids: list[str], args: argparse.Namespace) -> dict[st
 
 
 def bench_sqlite(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from sovits_api.local_store import SqliteTaskStore
+    from sovits_local.store import SqliteTaskStore
 
     db = work / "tasks.db"
     store = SqliteTaskStore.open(db)
@@ -275,7 +275,7 @@ def bench_kube(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from tests.support.ports import free_ports
 
     from sovits_api.kube_store import KubeTaskStore, api_client
-    from sovits_operator.model import GROUP, PLURAL, VERSION
+    from sovits_core.model import GROUP, PLURAL, VERSION
 
     control_plane = Cluster(work / "cluster")
     (work / "cluster").mkdir()
@@ -301,7 +301,7 @@ def bench_kube(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "SOVITS_API__TOKENS": json.dumps({TOKEN: NAMESPACE}),
             "SOVITS_API__DEFAULT_NAMESPACE": NAMESPACE,
         }
-        argv = [sys.executable, "-m", "sovits_operator.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+        argv = [sys.executable, "-m", "sovits_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)]
         with server(argv, env, port, work / "kube-server.log") as url:
             return run_load(url, ids, args)
     finally:

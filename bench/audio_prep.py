@@ -34,8 +34,8 @@ from tests.support.audio import encode, speech_like
 from tests.support.seaweed import S3Store, SeaweedFS
 from tests.support.upstream import load
 
-from sovits_operator.params import SliceAudioParams
-from sovits_operator.storage import S3ObjectStore, TaskFiles
+from sovits_core.params import SliceAudioParams
+from sovits_core.storage import S3ObjectStore, TaskFiles
 from sovits_steps.audio import read_pcm16
 from sovits_steps.convert import convert_all
 from sovits_steps.slicer import Slicing, as_float, find_chunks, slice_all

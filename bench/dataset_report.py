@@ -2,7 +2,7 @@
 
 Makes ``--minutes`` of espeak-ng speech (MP3 files, as an upload), converts and slices it with
 the step code, then measures every slice (``sovits_steps.measure.measure_all``, which
-asr_transcribe runs at its end) and builds the report (``sovits_operator.dataset.report``)
+asr_transcribe runs at its end) and builds the report (``sovits_core.dataset.report``)
 from the measurements and a transcript line per slice. Prints progress, then one JSON
 object on the last line; ``report_vs_prep`` is the report's time over convert + slice time
 of the same run on the same data (aim <= 0.10).
@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.audio import SENTENCES, encode, speech_like
 
-from sovits_operator import dataset
-from sovits_operator.params import SliceAudioParams
-from sovits_operator.transcripts import Line
+from sovits_core import dataset
+from sovits_core.params import SliceAudioParams
+from sovits_core.transcripts import Line
 from sovits_steps.audio import SLICE_RATE
 from sovits_steps.convert import convert_all
 from sovits_steps.measure import measure_all

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.cluster import Cluster, ClusterInfo, NodePool  # noqa: E402
 from tests.support.operator_process import OperatorProcess  # noqa: E402
 
-from sovits_operator.catalog import STEP_ORDER  # noqa: E402
+from sovits_core.catalog import STEP_ORDER  # noqa: E402
 
 NAMESPACE = "bench"
 OPERATOR_NS = "sovits-system"

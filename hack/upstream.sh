@@ -92,7 +92,7 @@ if [[ ! -f $dest/.complete ]]; then
   if stage nltk; then
     # NLTK 3.9+ reads the English tagger as JSON; the pinned data has the older pickle. The step
     # image converts it with the same module.
-    PYTHONPATH="$repo/step-images:$repo/operator" "$dest/venv/bin/python" -m sovits_steps.upstream.nltk_data \
+    PYTHONPATH="$repo/step-images:$repo/core" "$dest/venv/bin/python" -m sovits_steps.upstream.nltk_data \
       "$dest/nltk_data" >&2
     NLTK_DATA="$dest/nltk_data" "$dest/venv/bin/python" -c \
       'import nltk; print(nltk.pos_tag(["the", "weather", "is", "nice"])); nltk.corpus.cmudict.dict()' >&2

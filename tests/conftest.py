@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core import contract as c
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
 from tests.support.real_node import RealNode, RealNodeCluster

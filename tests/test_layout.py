@@ -43,9 +43,15 @@ def test_a_fresh_import_of_operator_from_the_repo_root_is_still_the_standard_lib
 
 def test_the_import_packages_resolve_to_their_component_folders() -> None:
     import sovits_api
+    import sovits_cli
+    import sovits_core
+    import sovits_local
     import sovits_operator
     import sovits_steps
 
+    assert Path(sovits_core.__file__ or "").parent == REPO / "core" / "sovits_core"
     assert Path(sovits_operator.__file__ or "").parent == REPO / "operator" / "sovits_operator"
     assert Path(sovits_api.__file__ or "").parent == REPO / "api" / "sovits_api"
     assert Path(sovits_steps.__file__ or "").parent == REPO / "step-images" / "sovits_steps"
+    assert Path(sovits_local.__file__ or "").parent == REPO / "local" / "sovits_local"
+    assert Path(sovits_cli.__file__ or "").parent == REPO / "cli" / "sovits_cli"

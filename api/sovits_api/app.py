@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from sovits_operator import __version__
+from sovits_core import __version__
 
 from . import console, errors, webhooks
 from .guard import BodyGuard

@@ -40,14 +40,6 @@ class Tenants:
         self._lock = threading.Lock()
         self.disabled_namespace = disabled_namespace
 
-    @property
-    def enabled(self) -> bool:
-        return self.disabled_namespace is None
-
-    def configured(self) -> bool:
-        with self._lock:
-            return bool(self._static or self._dynamic)
-
     def replace_secret_tokens(self, tokens: Mapping[str, str]) -> None:
         digests = {_digest(t): ns for t, ns in tokens.items()}
         with self._lock:

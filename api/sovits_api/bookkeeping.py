@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sovits_operator.model import TrainingTask
+from sovits_core.model import TrainingTask
 
 UPDATED_AT = "sovits.io/updated-at"
 WEBHOOKS_DELIVERED = "sovits.io/webhooks-delivered"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sovits_operator.catalog import STEP_ORDER
+from sovits_core.catalog import STEP_ORDER
 
 from .client import ApiError, TrainingClient
 

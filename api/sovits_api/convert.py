@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.model import GpuSpec, TrainingTaskSpec
-from sovits_operator.settings import GpuSettings, TrainingDefaults
+from sovits_core.errors import InvalidInput
+from sovits_core.model import GpuSpec, TrainingTaskSpec
+from sovits_core.settings import GpuSettings, TrainingDefaults
 
 from .schemas import GPU_ID_PATTERN, SeedConfig, TaskCreate
 

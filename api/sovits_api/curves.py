@@ -10,9 +10,9 @@ import json
 import logging
 from typing import Any
 
-from sovits_operator import contract, storage
-from sovits_operator.catalog import StepName
-from sovits_operator.errors import NotFound
+from sovits_core import contract, storage
+from sovits_core.catalog import StepName
+from sovits_core.errors import NotFound
 
 from .schemas import StepCurves, TrainingCurves
 

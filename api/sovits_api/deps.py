@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from sovits_operator.errors import NotFound
+from sovits_core.errors import NotFound
 
 from .auth import Tenant
 from .services import Services

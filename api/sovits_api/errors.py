@@ -1,6 +1,6 @@
 """The REST boundary's error translation: domain error codes to HTTP statuses, in one table.
 
-Routes raise the domain's errors (``sovits_operator.errors``) or the few HTTP-only ones
+Routes raise the domain's errors (``sovits_core.errors``) or the few HTTP-only ones
 below; the handlers registered by ``install`` turn them into ``{"detail": ..., "code": ...,
 "field": ...}`` with the status from ``STATUS``. Nothing else in the API picks a status.
 """
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from sovits_operator.errors import SovitsError
+from sovits_core.errors import SovitsError
 
 from .schemas import ErrorBody
 

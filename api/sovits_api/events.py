@@ -1,10 +1,11 @@
 """Progress as Server-Sent Events: the task view each time it changes.
 
 The stream polls the task store (works the same on both backends) and sends an ``status``
-event whenever the view differs from the last one sent, a comment line as a heartbeat, and
-ends with an ``end`` event once the task rests in completed, failed or cancelled - the
-moment a client waiting on a step wants. ``retry`` tells EventSource clients to reconnect
-after a pause rather than at once. A deleted task ends the stream with ``deleted``.
+event whenever the view differs from the last one sent, and ends with an ``end`` event once
+the task rests in completed, failed or cancelled - the moment a client waiting on a step
+wants. ``retry`` tells EventSource clients to reconnect after a pause rather than at once. A
+deleted task ends the stream with ``deleted``. FastAPI's SSE support writes the wire format
+and a keep-alive comment whenever the stream is quiet for 15 s.
 """
 
 from __future__ import annotations
@@ -13,47 +14,36 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sovits_operator.errors import NotFound
+from fastapi.sse import ServerSentEvent
+
+from sovits_core.errors import NotFound
 
 from .schemas import TaskPublic
 from .view import TERMINAL
 
 RETRY_MS = 5000
-HEARTBEAT_EVERY = 15  # polls
-
-
-def frame(event: str, data: str, event_id: str | None = None) -> str:
-    lines = [f"event: {event}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in data.splitlines() or [""]]
-    return "\n".join(lines) + "\n\n"
 
 
 async def stream(
     fetch: Callable[[], Awaitable[TaskPublic]],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     interval_s: float = 1.0,
-) -> AsyncIterator[str]:
-    yield f"retry: {RETRY_MS}\n\n"
+) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(retry=RETRY_MS)
     last: str | None = None
-    polls = 0
     sent = 0
     while True:
         try:
             view = await fetch()
         except NotFound:
-            yield frame("deleted", json.dumps({"detail": "task deleted"}))
+            yield ServerSentEvent(event="deleted", raw_data=json.dumps({"detail": "task deleted"}))
             return
         data = view.model_dump_json()
         if data != last:
             sent += 1
             last = data
-            yield frame("status", data, str(sent))
+            yield ServerSentEvent(event="status", raw_data=data, id=str(sent))
         if view.status in TERMINAL:
-            yield frame("end", json.dumps({"status": view.status}))
+            yield ServerSentEvent(event="end", raw_data=json.dumps({"status": view.status}))
             return
-        polls += 1
-        if polls % HEARTBEAT_EVERY == 0:
-            yield ": keepalive\n\n"
         await sleep(interval_s)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 
 MAX_NAME_BYTES = 200
 FIELD = "file.filename"

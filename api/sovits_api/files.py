@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sovits_operator import contract, storage
-from sovits_operator.catalog import StepName
-from sovits_operator.errors import InvalidInput, NotFound
+from sovits_core import contract, storage
+from sovits_core.catalog import CATALOG, StepName
+from sovits_core.errors import InvalidInput, NotFound
 
 from .schemas import FileEntry
 
+# Folders one step writes alone; transcripts/, experiments/ and reports/ hold files of several.
+_SHARED_FOLDERS = {contract.TRANSCRIPTS, contract.EXPERIMENTS, contract.REPORTS}
 _FOLDER_STEP: dict[str, StepName] = {
-    "converted_wav": "convert_audio",
-    "sliced": "slice_audio",
-    "denoised": "denoise_audio",
-    "output": "test_inference",
+    folder: name for name, d in CATALOG.items() for folder in d.outputs if folder not in _SHARED_FOLDERS
 }
 # Upstream's names inside experiments/{exp}/ (see reference/upstream-gpt-sovits.md).
 _EXPERIMENT_STEP: tuple[tuple[str, StepName], ...] = (
@@ -46,13 +45,13 @@ def step_of(rel: str, steps: tuple[StepName, ...]) -> StepName | None:
     top = parts[0]
     if top in _FOLDER_STEP:
         return _FOLDER_STEP[top]
-    if top == "transcripts":
+    if top == contract.TRANSCRIPTS:
         # Only the step's own list is its output; any other .list there was uploaded.
         return "asr_transcribe" if rel == contract.ASR_TRANSCRIPT_KEY else None
     if top in _STEP_NAMED_FILES and len(parts) == 2:
         stem = parts[1].rsplit(".", 1)[0]
         return next((s for s in steps if s == stem), None)
-    if top == "experiments":
+    if top == contract.EXPERIMENTS:
         for part in parts[1:]:
             for marker, step in _EXPERIMENT_STEP:
                 if part.startswith(marker):

@@ -15,7 +15,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sovits_operator.errors import SovitsError
+from sovits_core.errors import SovitsError
 
 from . import errors
 from .auth import Tenants

@@ -18,17 +18,8 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from sovits_operator.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
-from sovits_operator.model import (
-    API_VERSION,
-    GROUP,
-    KIND,
-    PLURAL,
-    VERSION,
-    StepRequest,
-    TrainingTask,
-    TrainingTaskSpec,
-)
+from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
+from sovits_core.model import API_VERSION, GROUP, KIND, PLURAL, VERSION, StepRequest, TrainingTask, TrainingTaskSpec
 
 from . import bookkeeping, mutations
 from . import labels as label_syntax

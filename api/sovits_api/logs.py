@@ -13,10 +13,10 @@ from typing import Protocol
 
 from kubernetes import client as k8s
 
-from sovits_operator import catalog, contract, storage
-from sovits_operator.catalog import STEP_ORDER, StepName
-from sovits_operator.errors import NotFound, SovitsError
-from sovits_operator.model import TrainingTask
+from sovits_core import catalog, contract, storage
+from sovits_core.catalog import STEP_ORDER, StepName
+from sovits_core.errors import NotFound, SovitsError
+from sovits_core.model import TrainingTask
 
 from .schemas import Logs
 from .view import task_view

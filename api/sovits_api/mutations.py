@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sovits_operator import catalog
-from sovits_operator.errors import Conflict, PrerequisiteMissing, TaskBusy
-from sovits_operator.model import StepRequest, TrainingTask
-from sovits_operator.reconcile import completed_steps
+from sovits_core import catalog
+from sovits_core.errors import Conflict, PrerequisiteMissing, TaskBusy
+from sovits_core.model import StepRequest, TrainingTask
+from sovits_core.reconcile import completed_steps
 
 from . import bookkeeping
 from .view import cancelling, task_view, unrecorded_requests

@@ -1,6 +1,6 @@
 """The dataset report and transcript proofreading over a task's stored documents.
 
-The report is ``sovits_operator.dataset.report`` of asr_transcribe's measurements, the
+The report is ``sovits_core.dataset.report`` of asr_transcribe's measurements, the
 current ``.list`` and extract_text_features' exclusion record, computed per request. An
 edit rewrites the ``.list`` in place (later steps read it as they read asr_transcribe's
 own) and appends who changed what to ``contract.TRANSCRIPT_EDITS_KEY``, so edits survive
@@ -14,17 +14,16 @@ import json
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
-from sovits_operator import contract, dataset_store
-from sovits_operator.catalog import CATALOG
-from sovits_operator.errors import Conflict, InvalidInput, SovitsError
-from sovits_operator.model import TrainingTask
-from sovits_operator.storage import TaskFiles
-from sovits_operator.transcripts import LANGUAGES, Line, format_list
+from sovits_core import contract, dataset_store
+from sovits_core.catalog import CATALOG
+from sovits_core.errors import Conflict, InvalidInput, SovitsError
+from sovits_core.model import TrainingTask
+from sovits_core.storage import TaskFiles
+from sovits_core.transcripts import LANGUAGES, Line, format_list
 
-TRANSCRIPTS = PurePosixPath(contract.ASR_TRANSCRIPT_KEY).parent.name
+TRANSCRIPTS = contract.TRANSCRIPTS
 # Steps that read or write the list: an edit while one of them waits or runs is refused.
 LIST_STEPS = frozenset(name for name, d in CATALOG.items() if TRANSCRIPTS in d.inputs or TRANSCRIPTS in d.outputs)
 MAX_TEXT = 2000

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
-from sovits_operator.catalog import StepName
-from sovits_operator.model import EXP_NAME_PATTERN, Language, Phase, QualityScore, SupportedVersion
+from sovits_core.catalog import StepName
+from sovits_core.model import EXP_NAME_PATTERN, Language, Phase, QualityScore, SupportedVersion
 
 # "0", "0-1-2": the seed's device list, dash-separated ids.
 GPU_ID_PATTERN = r"^[0-9]{1,3}(-[0-9]{1,3}){0,63}$"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sovits_operator.settings import Settings
+from sovits_core.settings import Settings
 
 from .app import create_app
 from .services import cluster_services

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sovits_operator import jobs, storage
-from sovits_operator.model import TrainingTask
-from sovits_operator.settings import Settings
+from sovits_core import storage
+from sovits_core.model import TrainingTask
+from sovits_core.settings import Settings
 
 from .auth import Tenants, tokens_from_secret_data
 from .logs import LiveLogs
@@ -42,7 +42,7 @@ class Services:
 
     def task_files(self, task: TrainingTask) -> storage.TaskFiles:
         """The task's folder in the object store, with the operator's own prefix rule."""
-        return storage.TaskFiles(self.objects, jobs.task_prefix(task, self.settings))
+        return storage.TaskFiles(self.objects, storage.task_prefix(task, self.settings))
 
 
 def cluster_services(settings: Settings, kubeconfig: str | None = None) -> Services:

@@ -118,13 +118,15 @@ def audio_streams(chunks: Iterable[bytes], timeout_s: float = STREAMS_TIMEOUT_S)
 
     feeder = threading.Thread(target=feed, name="ffprobe-feed", daemon=True)
     watchdog = threading.Timer(timeout_s, proc.kill)
-    feeder.start()
-    watchdog.start()
-    try:
-        out = proc.stdout.read()
-        code = proc.wait()
-    finally:
-        watchdog.cancel()
+    with proc:  # closes the pipes however this ends
+        feeder.start()
+        watchdog.start()
+        try:
+            out = proc.stdout.read()
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
+        feeder.join()  # ffprobe is gone: the feeder's writes fail at once and it ends
     if code != 0:
         return None
     return sum(1 for line in out.decode(errors="replace").split() if line.strip(",") == "audio")

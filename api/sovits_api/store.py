@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from sovits_operator.model import StepRequest, TrainingTask, TrainingTaskSpec
+from sovits_core.model import StepRequest, TrainingTask, TrainingTaskSpec
 
 # Page size the stores use when a caller asks for every task.
 LIST_CHUNK = 500

@@ -21,8 +21,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from sovits_operator import contract, storage
-from sovits_operator.errors import InvalidInput, SovitsError
+from sovits_core import contract, storage
+from sovits_core.errors import InvalidInput, SovitsError
 
 from . import filenames, sniff
 from .errors import PayloadTooLarge, UnsupportedMediaType

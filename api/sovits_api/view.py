@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sovits_operator.model import Phase, StepRequest, TrainingTask
-from sovits_operator.reconcile import weighted_progress
+from sovits_core.model import Phase, StepRequest, TrainingTask
+from sovits_core.reconcile import weighted_progress
 
 from . import bookkeeping
 from .convert import config_from_spec

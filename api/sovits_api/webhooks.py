@@ -25,9 +25,9 @@ from typing import Any
 
 import requests
 
-from sovits_operator.catalog import StepName
-from sovits_operator.errors import SovitsError
-from sovits_operator.model import TrainingTask
+from sovits_core.catalog import StepName
+from sovits_core.errors import SovitsError
+from sovits_core.model import TrainingTask
 
 from . import bookkeeping, webhook_targets
 from .store import TaskStore, list_all
@@ -43,7 +43,9 @@ MAX_BACKOFF_S = 600.0
 
 
 @dataclass(frozen=True)
-class Event:
+class WebhookEvent:
+    """What one delivery reports (not a Kubernetes Event): its id is stable across retries."""
+
     id: str
     type: str  # step.completed | step.failed | step.cancelled | task.cancelled
     step: StepName | None = None
@@ -51,31 +53,31 @@ class Event:
     message: str | None = None
 
 
-def events_of(task: TrainingTask) -> list[Event]:
+def events_of(task: TrainingTask) -> list[WebhookEvent]:
     """Every notifiable outcome the task's status records, oldest step first."""
-    events: list[Event] = []
+    events: list[WebhookEvent] = []
     for record in task.status.steps:
         if record.phase in ("completed", "failed", "cancelled"):
             # Without a request id (a kubectl-made request) the finish time tells runs apart.
             run = record.request_id or (record.finished_at.isoformat() if record.finished_at else "-")
             events.append(
-                Event(f"{record.name}:{run}:{record.phase}", f"step.{record.phase}",
+                WebhookEvent(f"{record.name}:{run}:{record.phase}", f"step.{record.phase}",
                       record.name, record.request_id, record.message)
             )  # fmt: skip
     if task.status.phase == "cancelled" and not any(e.type == "step.cancelled" for e in events):
         generation = task.status.observed_generation or task.metadata.generation or 0
-        events.append(Event(f"task:{generation}:cancelled", "task.cancelled"))
+        events.append(WebhookEvent(f"task:{generation}:cancelled", "task.cancelled"))
     return events
 
 
-def pending(task: TrainingTask) -> list[Event]:
+def pending(task: TrainingTask) -> list[WebhookEvent]:
     if not task.spec.webhook_url:
         return []
     done = set(bookkeeping.delivered(task))
     return [e for e in events_of(task) if e.id not in done]
 
 
-def payload(task: TrainingTask, event: Event, now: datetime) -> bytes:
+def payload(task: TrainingTask, event: WebhookEvent, now: datetime) -> bytes:
     body: dict[str, Any] = {
         "id": event.id,
         "type": event.type,
@@ -164,7 +166,7 @@ class Worker:
                 for event in pending(task):
                     task = self._deliver(namespace, task, event)
 
-    def _deliver(self, namespace: str, task: TrainingTask, event: Event) -> TrainingTask:
+    def _deliver(self, namespace: str, task: TrainingTask, event: WebhookEvent) -> TrainingTask:
         """Try one event; the task as stored afterwards (with the delivery recorded)."""
         key = (namespace, task.metadata.name, event.id)
         retry = self._retries.get(key)
@@ -191,7 +193,7 @@ class Worker:
             log.warning("webhook %s for task %s: could not record delivery: %s", event.id, key[1], exc.message)
             return task
 
-    def _send(self, task: TrainingTask, event: Event) -> tuple[bool, str]:
+    def _send(self, task: TrainingTask, event: WebhookEvent) -> tuple[bool, str]:
         assert task.spec.webhook_url
         body = payload(task, event, self._wall_clock())
         headers = {"Content-Type": "application/json", EVENT_ID_HEADER: event.id, EVENT_TYPE_HEADER: event.type}

@@ -1,3 +1,3 @@
-"""sovits-operator: the TrainingTask model, the step catalog, reconciliation and the CLI."""
-
-__version__ = "0.1.0"
+"""The kopf operator: watches TrainingTasks, runs the core's reconcile and turns its decisions into
+Kubernetes Jobs.
+"""

@@ -20,17 +20,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import dataset_store, metrics
-from .errors import SovitsError
-from .jobs import Labels, build_job, task_prefix, ttl_patch
+from sovits_core import dataset_store
+from sovits_core.errors import SovitsError
+from sovits_core.model import TrainingTask, TrainingTaskStatus
+from sovits_core.progress import read_progress
+from sovits_core.reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
+from sovits_core.settings import Settings
+from sovits_core.storage import TaskFiles, task_prefix
+
+from . import metrics
+from .jobs import Labels, build_job, ttl_patch
 from .kube import Kube, status_patch
 from .latest import Key, Latest
-from .model import TrainingTask, TrainingTaskStatus
 from .observe import observe_job, prune_job
-from .progress import read_progress
-from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
-from .settings import Settings
-from .storage import TaskFiles
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +269,7 @@ class Controller:
 
     def _open_store(self, task: TrainingTask) -> Any:
         """The store of the task's bucket (the spec may name its own); clients are kept per bucket."""
-        from . import storage
+        from sovits_core import storage
 
         bucket = task.spec.storage.bucket or self.settings.storage.bucket
         if bucket not in self._stores:

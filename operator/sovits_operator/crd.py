@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from . import model as m
-from .param_rules import params_schema, step_param_rules
+from sovits_core import model as m
+from sovits_core.param_rules import params_schema, step_param_rules
 
-HEADER = "# Generated from sovits_operator.model by `sovits crd`; do not edit by hand.\n"
+HEADER = "# Generated from sovits_core.model by `sovits crd`; do not edit by hand.\n"
 
 # Keys of JSON Schema that the structural OpenAPI subset has no use for.
 _DROP = {"title", "$defs", "examples"}

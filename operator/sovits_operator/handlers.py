@@ -16,14 +16,15 @@ from typing import Any, cast
 
 import kopf
 
+from sovits_core.errors import SovitsError
+from sovits_core.model import GROUP, KIND, PLURAL, VERSION, TrainingTask
+from sovits_core.settings import Settings
+
 from . import metrics
 from .controller import Controller
-from .errors import SovitsError
 from .jobs import Labels
 from .kube import Kube
-from .model import GROUP, KIND, PLURAL, VERSION, TrainingTask
 from .observe import prune_job, prune_pod
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 

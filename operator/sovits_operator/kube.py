@@ -13,8 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
-from .model import GROUP, PLURAL, VERSION
+from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
+from sovits_core.model import GROUP, PLURAL, VERSION
 
 # Concurrent blocking API calls (each in a worker thread, each with its pooled connection).
 API_THREADS = 32

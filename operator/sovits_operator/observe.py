@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import contract
+from sovits_core import contract
+from sovits_core.reconcile import JobState, ObservedJob
+
 from .jobs import DISRUPTION_TARGET
-from .reconcile import JobState, ObservedJob
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 

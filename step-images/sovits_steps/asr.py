@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from sovits_operator import contract
-from sovits_operator.errors import InvalidInput
-from sovits_operator.params import AsrTranscribeParams
-from sovits_operator.transcripts import LANGUAGES, Line, format_list, parse_list
+from sovits_core import contract
+from sovits_core.errors import InvalidInput
+from sovits_core.params import AsrTranscribeParams
+from sovits_core.transcripts import LANGUAGES, Line, format_list, parse_list
 
 from . import models
 from .audio import SLICE_RATE, read_pcm16
@@ -34,10 +34,10 @@ from .measure import measure_all
 log = logging.getLogger(__name__)
 
 CLIPS = contract.TRANSCRIBED_CLIPS
-OUTPUT = "transcripts"
+OUTPUT = contract.TRANSCRIPTS
 LIST_NAME = contract.ASR_TRANSCRIPT_KEY.removeprefix(f"{OUTPUT}/")
 REPORTS, AUDIO_NAME = contract.DATASET_AUDIO_KEY.split("/")
-UPLOAD_FOLDERS = ("input_audio", OUTPUT)
+UPLOAD_FOLDERS = (contract.INPUT_AUDIO, OUTPUT)
 SILENT_PEAK = round(32768 * 10 ** (-50 / 20))  # -50 dBFS
 
 Transcriber = Callable[[Path], str]

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sovits_operator.catalog import StepName
-from sovits_operator.model import TrainingTaskSpec
-from sovits_operator.params import StepParams
-from sovits_operator.settings import Settings
-from sovits_operator.storage import TaskFiles
+from sovits_core.catalog import StepName
+from sovits_core.model import TrainingTaskSpec
+from sovits_core.params import StepParams
+from sovits_core.settings import Settings
+from sovits_core.storage import TaskFiles
 
 from .models import ModelStore
 from .progress import Progress

@@ -15,16 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.params import ConvertAudioParams
+from sovits_core import contract
+from sovits_core.errors import InvalidInput
+from sovits_core.params import ConvertAudioParams
 
 from .audio import DecodeError, decode_to_wav
 from .context import StepContext, StepResult
 
 log = logging.getLogger(__name__)
 
-INPUT = "input_audio"
-OUTPUT = "converted_wav"
+INPUT = contract.INPUT_AUDIO
+OUTPUT = contract.CONVERTED_WAV
 NOT_AUDIO = {".list", ".txt", ".json"}  # transcripts and notes uploaded beside the audio
 _UNSAFE = re.compile(r"[|\x00-\x1f\x7f]")  # '|' separates .list columns
 

@@ -24,8 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.params import DenoiseAudioParams
+from sovits_core import contract
+from sovits_core.errors import InvalidInput
+from sovits_core.params import DenoiseAudioParams
 
 from . import models
 from .audio import SLICE_RATE, read_pcm16, to_pcm16, write_pcm16
@@ -33,8 +34,8 @@ from .context import StepContext, StepResult
 
 log = logging.getLogger(__name__)
 
-INPUT = "sliced"
-OUTPUT = "denoised"
+INPUT = contract.SLICED
+OUTPUT = contract.DENOISED
 PROFILE_FRAME = 2048
 PROFILE_SHARE = 0.15  # share of the quietest frames taken as the noise profile
 

@@ -1,4 +1,4 @@
-"""Audio measurements of the training clips, for the dataset report (``sovits_operator.dataset``).
+"""Audio measurements of the training clips, for the dataset report (``sovits_core.dataset``).
 
 asr_transcribe calls ``measure_all`` on the denoised clips at its end and stores the result
 as ``contract.DATASET_AUDIO_KEY``. Only what the audio says is measured here; flags, the

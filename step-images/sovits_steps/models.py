@@ -25,8 +25,8 @@ import logging
 from functools import partial
 from pathlib import Path
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.storage import ObjectStore, confine
+from sovits_core.errors import InvalidInput
+from sovits_core.storage import ObjectStore, confine
 
 from .staging import run_all
 

@@ -16,10 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO, get_args
 
-from sovits_operator import settings as settings_mod
-from sovits_operator.errors import InvalidInput, SovitsError
-from sovits_operator.model import Language, ModelVersion
-from sovits_operator.storage import ObjectStore, check_key, open_store
+from sovits_core import settings as settings_mod
+from sovits_core.errors import InvalidInput, SovitsError
+from sovits_core.model import Language, ModelVersion
+from sovits_core.storage import ObjectStore, check_key, open_store
 
 from . import models
 from .staging import run_all

@@ -31,18 +31,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sovits_operator import contract as c
-from sovits_operator import settings as settings_mod
-from sovits_operator.catalog import step as step_def
-from sovits_operator.errors import InvalidInput, OutOfMemory, Retryable, SovitsError
-from sovits_operator.model import TrainingTaskSpec
-from sovits_operator.storage import TaskFiles, check_key, open_store
+from sovits_core import contract as c
+from sovits_core import settings as settings_mod
+from sovits_core.catalog import step as step_def
+from sovits_core.errors import InvalidInput, OutOfMemory, Retryable, SovitsError
+from sovits_core.model import TrainingTaskSpec
+from sovits_core.storage import TaskFiles, check_key, open_store
+from sovits_steps.upstream.pretrained import MODEL_STEPS
 
 from .context import StepContext, StepResult
 from .models import ModelStore
 from .progress import Progress
 from .staging import stage_out
-from .upstream.pretrained import MODEL_STEPS
 
 log = logging.getLogger("sovits_steps.runner")
 

@@ -45,17 +45,18 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from sovits_operator.contract import SLICE_NAME
-from sovits_operator.errors import InvalidInput
-from sovits_operator.params import SliceAudioParams
+from sovits_core import contract
+from sovits_core.contract import SLICE_NAME
+from sovits_core.errors import InvalidInput
+from sovits_core.params import SliceAudioParams
 
 from .audio import PCM16_SCALE, SLICE_RATE, DecodeError, read_pcm16, write_pcm16
 from .context import StepContext, StepResult
 
 log = logging.getLogger(__name__)
 
-INPUT = "converted_wav"
-OUTPUT = "sliced"
+INPUT = contract.CONVERTED_WAV
+OUTPUT = contract.SLICED
 _BLOCK_SAMPLES = 1 << 16  # samples per block when measuring RMS: small enough to stay in cache
 # numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src): runs of up to 128
 # floats are summed directly, longer ones split in halves rounded down to a multiple of 8.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from sovits_operator.storage import TaskFiles
+from sovits_core.storage import TaskFiles
 
 log = logging.getLogger(__name__)
 

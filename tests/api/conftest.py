@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 
 from sovits_api.app import create_app
 from sovits_api.auth import Tenants
-from sovits_api.local_store import SqliteTaskStore
 from sovits_api.services import Services
 from sovits_api.store import TaskStore
-from sovits_operator import storage
-from sovits_operator.model import GROUP, PLURAL, VERSION, TrainingTaskStatus
-from sovits_operator.settings import Settings
+from sovits_core import storage
+from sovits_core.model import GROUP, PLURAL, VERSION, TrainingTaskStatus
+from sovits_core.settings import Settings
+from sovits_local.store import SqliteTaskStore
 from tests.support.seaweed import S3Store
 
 TOKEN_A = "token-tenant-a"

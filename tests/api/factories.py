@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sovits_operator.model import TrainingTask
+from sovits_core.model import TrainingTask
 
 CREATED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 

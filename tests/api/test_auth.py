@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sovits_api.app import create_app
 from sovits_api.auth import Tenants, tokens_from_secret_data
 from sovits_api.services import Services
-from sovits_operator import storage
-from sovits_operator.settings import Settings
+from sovits_core import storage
+from sovits_core.settings import Settings
 
 from .conftest import TOKEN_B, Api, Backend
 

@@ -24,7 +24,7 @@ TOKEN = "cli-token"
 def test_api_without_tokens_refuses_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")}
     result = subprocess.run(
-        [sys.executable, "-m", "sovits_operator.cli", "api"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "sovits_cli.main", "api"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "no API tokens" in result.stderr
@@ -41,7 +41,7 @@ def api_process(cluster: Any, namespace: str, s3_store: S3Store, s3_prefix: str)
         "SOVITS_API__DEFAULT_NAMESPACE": namespace,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sovits_operator.cli", "api", "--port", str(port),
+        [sys.executable, "-m", "sovits_cli.main", "api", "--port", str(port),
          "--kubeconfig", str(cluster.kubeconfig)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sovits_api.local_store import SqliteTaskStore
-from sovits_operator.settings import Settings
+from sovits_core.settings import Settings
+from sovits_local.store import SqliteTaskStore
 from tests.support.audio import encode, speech, speech_like
 from tests.support.local_process import REPO, LocalService
 from tests.support.processes import wait_for
@@ -28,7 +28,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
 def sovits_task(service: LocalService, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SOVITS_URL": service.url}
     return subprocess.run(
-        [sys.executable, "-m", "sovits_operator.cli", "task", "--quiet", *args],
+        [sys.executable, "-m", "sovits_cli.main", "task", "--quiet", *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 

@@ -5,8 +5,8 @@ from pydantic import ValidationError
 
 from sovits_api.convert import config_from_spec, parse_gpu_id, spec_from_create
 from sovits_api.schemas import TaskCreate
-from sovits_operator.errors import InvalidInput
-from sovits_operator.settings import GpuSettings, TrainingDefaults
+from sovits_core.errors import InvalidInput
+from sovits_core.settings import GpuSettings, TrainingDefaults
 
 SEED_CONFIG = {
     "exp_name": "my_speaker",

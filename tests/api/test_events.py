@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from fastapi.sse import ServerSentEvent
+
 from sovits_api.events import stream
 from sovits_api.schemas import TaskPublic
-from sovits_operator.errors import NotFound
+from sovits_core.errors import NotFound
 
 from .conftest import Api
 
@@ -37,15 +39,10 @@ async def no_sleep(_: float) -> None:
 
 
 def frames(views: list[TaskPublic | None]) -> list[tuple[str, str]]:
-    async def run() -> list[str]:
-        return [chunk async for chunk in stream(fetcher(views), sleep=no_sleep)]
+    async def run() -> list[ServerSentEvent]:
+        return [event async for event in stream(fetcher(views), sleep=no_sleep)]
 
-    out = []
-    for chunk in asyncio.run(run()):
-        fields = dict(line.split(": ", 1) for line in chunk.strip().splitlines() if not line.startswith(":"))
-        if "event" in fields:
-            out.append((fields["event"], fields["data"]))
-    return out
+    return [(e.event, e.raw_data or "") for e in asyncio.run(run()) if e.event is not None]
 
 
 def test_only_changes_are_sent_and_the_stream_ends_when_the_task_rests() -> None:
@@ -65,8 +62,9 @@ def test_route_streams_a_resting_task_and_ends(api: Api) -> None:
     response = api.request("GET", f"/api/v1/task/{task_id}/events")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert "event: status" in response.text
-    assert response.text.rstrip().endswith('data: {"status": "cancelled"}')
+    assert response.text.startswith("retry: 5000\n\n")
+    assert "event: status\ndata: {" in response.text
+    assert response.text.rstrip().endswith('event: end\ndata: {"status": "cancelled"}')
 
 
 def test_route_answers_404_for_an_unknown_task(api: Api) -> None:

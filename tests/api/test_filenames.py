@@ -5,7 +5,7 @@ import unicodedata
 import pytest
 
 from sovits_api.filenames import MAX_NAME_BYTES, numbered, sanitize, with_extension
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

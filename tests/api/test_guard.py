@@ -15,10 +15,10 @@ from fastapi import FastAPI
 
 from sovits_api.app import create_app
 from sovits_api.auth import Tenants
-from sovits_api.local_store import SqliteTaskStore
 from sovits_api.services import Services
-from sovits_operator import storage
-from sovits_operator.settings import Settings
+from sovits_core import storage
+from sovits_core.settings import Settings
+from sovits_local.store import SqliteTaskStore
 from tests.support.asgi import call
 
 TOKEN = "guard-token"

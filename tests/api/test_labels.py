@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sovits_api.labels import matches, parse_selector, validate_labels
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

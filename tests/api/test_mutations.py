@@ -9,7 +9,7 @@ import pytest
 from sovits_api import bookkeeping
 from sovits_api.mutations import append_step, request_cancel, step_request
 from sovits_api.view import task_view
-from sovits_operator.errors import InvalidInput, PrerequisiteMissing, TaskBusy, UnknownStep
+from sovits_core.errors import InvalidInput, PrerequisiteMissing, TaskBusy, UnknownStep
 
 from .factories import record, request, task
 

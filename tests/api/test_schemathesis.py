@@ -19,11 +19,11 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from sovits_api.app import create_app
 from sovits_api.auth import Tenants
-from sovits_api.local_store import SqliteTaskStore
 from sovits_api.services import Services
-from sovits_operator import storage
-from sovits_operator.model import TrainingTaskSpec
-from sovits_operator.settings import Settings
+from sovits_core import storage
+from sovits_core.model import TrainingTaskSpec
+from sovits_core.settings import Settings
+from sovits_local.store import SqliteTaskStore
 
 MAX_EXAMPLES = 25
 RESPONSE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]

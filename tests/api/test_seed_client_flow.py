@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sovits_operator.settings import StorageSettings
+from sovits_core.settings import StorageSettings
 from tests.support import seed_client
 from tests.support.api_process import ApiProcess
 from tests.support.audio import encode, join_with_pauses, speech

@@ -10,8 +10,8 @@ from sovits_api import bookkeeping
 from sovits_api.mutations import step_request
 from sovits_api.store import list_all
 from sovits_api.view import task_view
-from sovits_operator.errors import InvalidInput, NotFound, PrerequisiteMissing, TaskBusy
-from sovits_operator.model import TrainingTask, TrainingTaskSpec, TrainingTaskStatus
+from sovits_core.errors import InvalidInput, NotFound, PrerequisiteMissing, TaskBusy
+from sovits_core.model import TrainingTask, TrainingTaskSpec, TrainingTaskStatus
 
 from .conftest import Backend
 

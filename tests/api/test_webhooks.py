@@ -13,19 +13,10 @@ from pathlib import Path
 import pytest
 
 from sovits_api import bookkeeping
-from sovits_api.local_store import SqliteTaskStore
 from sovits_api.webhook_targets import EVERYWHERE, IPNetwork
-from sovits_api.webhooks import (
-    EVENT_ID_HEADER,
-    SIGNATURE_HEADER,
-    Worker,
-    backoff,
-    events_of,
-    pending,
-    sign,
-    verify,
-)
-from sovits_operator.model import TrainingTaskSpec, TrainingTaskStatus
+from sovits_api.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Worker, backoff, events_of, pending, sign, verify
+from sovits_core.model import TrainingTaskSpec, TrainingTaskStatus
+from sovits_local.store import SqliteTaskStore
 
 from .factories import record, request, task
 

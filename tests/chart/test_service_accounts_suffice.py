@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from sovits_operator.catalog import STEP_ORDER
+from sovits_core.catalog import STEP_ORDER
 from tests.support.cluster import ClusterInfo
 from tests.support.helm_release import API_SA, OPERATOR_SA, Release, install, service_account_kubeconfig
 from tests.support.operator_process import OperatorProcess, get_json, wait_for
@@ -81,7 +81,7 @@ def start_api(
     (port,) = free_ports(1)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sovits_operator.cli", "api", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "sovits_cli.main", "api", "--host", "127.0.0.1", "--port", str(port),
              "--kubeconfig", str(kubeconfig)],
             env={**cluster.env, **env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

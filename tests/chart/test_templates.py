@@ -11,8 +11,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from sovits_operator import settings as settings_module
-from sovits_operator.settings import Settings
+from sovits_core import settings as settings_module
+from sovits_core.settings import Settings
 from tests.chart.conftest import ALL_OPTIONS, CHART, NAMESPACE, Render, Rendered, run_helm
 
 OPERATOR = "rel-sovits-operator-operator"
@@ -246,7 +246,6 @@ def test_chart_values_arrive_in_the_loaded_settings(render: Render, tmp_path: Pa
     loaded = settings_module.load(settings_file(render(ALL_OPTIONS), tmp_path))
 
     assert loaded.server.host == "0.0.0.0"
-    assert loaded.server.workers == 2
     assert loaded.gpu.default_device == "0-1"
     assert loaded.gpu.resource_name == "nvidia.com/mig-1g.10gb"
     assert loaded.gpu.node_selector == {"nvidia.com/gpu.present": "true"}

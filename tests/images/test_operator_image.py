@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sovits_operator import __version__
+from sovits_core import __version__
 from tests.chart.conftest import run_helm, template_args
 from tests.support.cluster import build_binaries
 from tests.support.containers import Images, run_args, tail

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import soundfile as sf
 
-from sovits_operator.jobs import StepLaunch, build_job, task_prefix
-from sovits_operator.model import TrainingTask
-from sovits_operator.settings import ImageSettings, Settings, StorageSettings
+from sovits_core.launch import StepLaunch
+from sovits_core.model import TrainingTask
+from sovits_core.settings import ImageSettings, Settings, StorageSettings
+from sovits_core.storage import task_prefix
+from sovits_operator.jobs import build_job
 from sovits_steps.slicer import SLICE_NAME
 from tests.operator.cluster.test_end_to_end import objects, recording, wav_format
 from tests.support.audio import RATE, encode

@@ -1,4 +1,5 @@
-"""Static checks run by the test command: ruff (lint and format) and mypy --strict."""
+"""Static checks run by the test command: ruff (lint and format), mypy --strict and the import
+contracts of docs/architecture.md (import-linter)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ def test_ruff_format_leaves_every_file_unchanged() -> None:
 def test_mypy_strict_passes_on_the_packages() -> None:
     result = run(str(BIN / "mypy"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_import_contracts_hold() -> None:
+    # The contracts live in pyproject.toml ([tool.importlinter]); a broken one names the import chain.
+    result = run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 4 kept, 0 broken." in result.stdout

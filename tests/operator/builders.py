@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sovits_operator.model import TrainingTask
-from sovits_operator.reconcile import CreateJob, ObservedJob, Outcome, reconcile
-from sovits_operator.settings import OperatorSettings
+from sovits_core.model import TrainingTask
+from sovits_core.reconcile import CreateJob, ObservedJob, Outcome, reconcile
+from sovits_core.settings import OperatorSettings
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(max_attempts=3, retry_backoff_s=10, unschedulable_after_s=60, job_ttl_s=600)

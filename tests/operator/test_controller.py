@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sovits_core.reconcile import Event
 from sovits_operator.controller import decision_line
-from sovits_operator.reconcile import Event
 
 
 def test_a_decision_about_a_step_names_namespace_task_step_and_attempt() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from sovits_core.catalog import CATALOG, STEP_ORDER
 from sovits_operator import crd
-from sovits_operator.catalog import CATALOG, STEP_ORDER
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "trainingtask.yaml"
@@ -28,7 +28,7 @@ def test_sovits_crd_check_fails_when_the_file_drifts(tmp_path: Path) -> None:
     stale.write_text(crd.render().replace("maximum: 256", "maximum: 512"), encoding="utf-8")
 
     result = subprocess.run(
-        [sys.executable, "-m", "sovits_operator.cli", "crd", "--check", "-o", str(stale)],
+        [sys.executable, "-m", "sovits_cli.main", "crd", "--check", "-o", str(stale)],
         capture_output=True,
         text=True,
     )
@@ -120,3 +120,11 @@ def test_the_steps_field_states_the_rule_for_edits() -> None:
     steps = schema()["properties"]["spec"]["properties"]["steps"]["description"]
 
     assert "changing any of them" in steps and "is a new request" in steps
+
+
+def test_status_conditions_are_a_list_map_keyed_by_their_required_type() -> None:
+    conditions = schema()["properties"]["status"]["properties"]["conditions"]
+
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert "type" in conditions["items"]["required"]

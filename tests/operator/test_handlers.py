@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from sovits_core.settings import Settings
 from sovits_operator.handlers import kopf_settings, quiet_kopf
-from sovits_operator.settings import Settings
 
 
 def test_events_name_the_operator_as_their_source_not_kopf() -> None:

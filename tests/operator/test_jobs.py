@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 
-from sovits_operator.jobs import (
-    JOB_NAME_MAX,
-    KUEUE_QUEUE_LABEL,
-    StepLaunch,
-    build_job,
-    job_name,
-    label_value,
-    ttl_patch,
-)
-from sovits_operator.model import TrainingTask
-from sovits_operator.settings import Settings
+from sovits_core.launch import StepLaunch, job_name
+from sovits_core.model import TrainingTask
+from sovits_core.settings import Settings
+from sovits_operator.jobs import KUEUE_QUEUE_LABEL, build_job, label_value, ttl_patch
 from tests.operator.builders import a_task
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def settings(**sections: Any) -> Settings:
@@ -63,23 +53,6 @@ def env(job: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- names --------------------------------------------------------------------------------------
-
-
-def test_job_names_are_task_step_attempt_as_a_dns_label() -> None:
-    assert job_name("voice1", "extract_text_features", 2) == "voice1-extract-text-features-2"
-
-
-def test_the_same_attempt_always_gets_the_same_name() -> None:
-    assert job_name("voice1", "train_gpt", 3) == job_name("voice1", "train_gpt", 3)
-
-
-def test_long_task_names_are_cut_with_a_hash_that_keeps_them_apart() -> None:
-    one = job_name("a" * 80 + ".one", "extract_semantic_features", 12)
-    two = job_name("a" * 80 + ".two", "extract_semantic_features", 12)
-
-    assert one != two
-    assert len(one) <= JOB_NAME_MAX and DNS_LABEL.match(one)
-    assert one.endswith("-extract-semantic-features-12")
 
 
 def test_long_label_values_are_cut_with_a_hash() -> None:

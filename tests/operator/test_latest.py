@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sovits_core.model import TrainingTask
 from sovits_operator.latest import Latest
-from sovits_operator.model import TrainingTask
 
 KEY = ("ns", "voice1")
 

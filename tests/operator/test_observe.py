@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sovits_operator.contract import EXIT_BAD_INPUT
+from sovits_core.contract import EXIT_BAD_INPUT
 from sovits_operator.observe import observe_job, prune_job, prune_pod
 
 JOB = "voice1-train-gpt-1"

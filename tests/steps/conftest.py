@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core import contract as c
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from sovits_steps.runner import run_step
 
 TASK_ID = "t-0001"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.errors import InvalidInput
-from sovits_operator.transcripts import parse_list
+from sovits_core import contract as c
+from sovits_core.errors import InvalidInput
+from sovits_core.transcripts import parse_list
 from tests.steps.conftest import LocalTask
 from tests.support.audio import silence, speech, write_wav
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from sovits_steps.convert import convert_all, output_names
 from tests.steps.conftest import LocalTask
 from tests.support.audio import ENCODERS, encode, speech

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from sovits_steps.denoise import denoise_all, spectral_file
 from tests.steps.conftest import LocalTask
 from tests.support.audio import RATE, silence, snr_db, speech, tone, white_noise, write_wav

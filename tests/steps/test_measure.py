@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator import dataset
-from sovits_operator.transcripts import parse_list
+from sovits_core import contract as c
+from sovits_core import dataset
+from sovits_core.transcripts import parse_list
 from sovits_steps import measure
 from sovits_steps.audio import to_pcm16
 from tests.steps.conftest import LocalTask

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
+
+import pytest
 
 from sovits_steps.progress import Progress
 
@@ -49,11 +52,23 @@ def test_progress_never_goes_backwards_and_spans_map_phases() -> None:
     assert progress.snapshot()["progress"] == 95.0
 
 
-def test_a_failing_store_does_not_fail_the_step() -> None:
-    def broken(body: bytes) -> None:
-        raise ConnectionError("store down")
+def test_a_failing_store_does_not_fail_the_step_and_the_state_is_written_once_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink()
+    down = True
 
-    progress = Progress("denoise_audio", broken, interval_s=60)
+    def flaky(body: bytes) -> None:
+        if down:
+            raise ConnectionError("store down")
+        sink(body)
+
+    progress = Progress("denoise_audio", flaky, interval_s=60)
     progress.update(0.3)
-    progress.flush()
+    with caplog.at_level(logging.WARNING, logger="sovits_steps.progress"):
+        progress.flush()
+    assert "could not write progress: store down" in caplog.text
+    assert sink.writes == []
+    down = False
     progress.close("failed: store down")
+    assert sink.writes[-1]["progress"] == 30.0 and sink.writes[-1]["message"] == "failed: store down"

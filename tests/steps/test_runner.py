@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.errors import InvalidInput, StorageUnavailable
+from sovits_core import contract as c
+from sovits_core.errors import InvalidInput, StorageUnavailable
 from sovits_steps.runner import keys_for, one_line, outcome
 from tests.support.audio import encode, speech
 from tests.support.ports import free_ports

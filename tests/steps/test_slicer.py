@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.params import SliceAudioParams
+from sovits_core import contract as c
+from sovits_core.params import SliceAudioParams
 from sovits_steps.audio import read_pcm16
 from sovits_steps.slicer import SLICE_NAME, Slicing, below, normalise, slice_file
 from tests.steps.conftest import LocalTask

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sovits_operator.params import SliceAudioParams
+from sovits_core.params import SliceAudioParams
 from sovits_steps import slicer
 from sovits_steps.audio import read_pcm16
 from sovits_steps.slicer import Slicing, as_float, find_chunks, frame_rms, slice_file
@@ -189,7 +189,7 @@ STEP_PARAMS = [
 SLICE_THERE = """
 import sys
 from pathlib import Path
-from sovits_operator.params import SliceAudioParams
+from sovits_core.params import SliceAudioParams
 from sovits_steps.slicer import Slicing, slice_file
 params = SliceAudioParams.model_validate_json(sys.argv[3])
 slice_file(Path(sys.argv[1]), "talk.wav", Path(sys.argv[2]), Slicing.from_params(params))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from sovits_steps.staging import run_all, stage_in, stage_out
 
 

@@ -39,7 +39,7 @@ class ApiProcess:
     def start(self, timeout: float = 60) -> ApiProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sovits_operator.cli", "api", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "sovits_cli.main", "api", "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + timeout

@@ -369,14 +369,14 @@ class NodeAgentProcess:
     def start(self, timeout: float = 30) -> NodeAgentProcess:
         import sys
 
-        log = (self.workdir / "agent.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "tests.support.node_agent", "--kubeconfig", str(self.info.kubeconfig),
-                "--name", self.name, "--workdir", str(self.workdir / "pods"),
-            ],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with (self.workdir / "agent.log").open("wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "tests.support.node_agent", "--kubeconfig", str(self.info.kubeconfig),
+                    "--name", self.name, "--workdir", str(self.workdir / "pods"),
+                ],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

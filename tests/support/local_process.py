@@ -37,7 +37,7 @@ class LocalService:
         return TrainingClient(f"{self.url}/api/v1", progress=False)
 
     def start(self) -> LocalService:
-        args = [sys.executable, "-m", "sovits_operator.cli", "local", "--port", str(self.port),
+        args = [sys.executable, "-m", "sovits_cli.main", "local", "--port", str(self.port),
                 "--data-dir", str(self.data_dir), "--max-parallel", str(self.max_parallel)]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")} | self.settings_env
         with self.log.open("ab") as out:

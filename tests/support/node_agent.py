@@ -156,10 +156,10 @@ class NodeAgent:
             **self._env(pod, container),
             "SOVITS_TERMINATION_LOG": str(termination),
         }
-        log_file = (run_dir / "container.log").open("wb")
-        proc = subprocess.Popen(
-            argv, env=env, cwd=run_dir, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (run_dir / "container.log").open("wb") as log_file:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                argv, env=env, cwd=run_dir, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         with self.lock:
             self.procs[key] = proc
         self._patch_status(pod, "Running", container.name, running=True)

@@ -59,7 +59,7 @@ class OperatorProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sovits_operator.cli", "operator", *self.args],
+                [sys.executable, "-m", "sovits_cli.main", "operator", *self.args],
                 cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.wait_healthy()

@@ -392,8 +392,8 @@ class RealNode:
         return True
 
     def _daemon(self, name: str, *args: str) -> None:
-        log = (self.work / "logs" / f"{name}.log").open("ab")
-        self.daemons[name] = subprocess.Popen(self._enter(*args), stdout=log, stderr=subprocess.STDOUT)
+        with (self.work / "logs" / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+            self.daemons[name] = subprocess.Popen(self._enter(*args), stdout=log, stderr=subprocess.STDOUT)
 
     def import_image(self, archive: Path) -> None:
         """A docker-archive or OCI tarball into the node's image store, as kubelet's CRI sees it."""

@@ -103,8 +103,8 @@ class SeaweedFS:
             f"-s3.config={config}", "-master.volumeSizeLimitMB=256", "-volume.max=50",
             "-master.telemetry=false",
         ]  # fmt: skip
-        log = (self.workdir / "weed.log").open("wb")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        with (self.workdir / "weed.log").open("wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         store = S3Store(f"http://127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, BUCKET)
         self._wait_for_bucket(store, timeout)
         self.store = store

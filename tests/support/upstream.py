@@ -63,7 +63,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     our packages from this checkout (the environment's own install may be another worktree's);
     a failure raises with upstream's output."""
     env = prepared()
-    path = [env.checkout, REPO / "step-images", REPO / "operator"]
+    path = [env.checkout, REPO / "step-images", REPO / "core", REPO / "cli"]
     proc = subprocess.run(
         [str(env.python), "-s", *args],
         cwd=env.checkout,

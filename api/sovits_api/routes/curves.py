@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from .. import curves
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import TrainingCurves
+from sovits_api import curves
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import TrainingCurves
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=documented(404, *COMMON))
 

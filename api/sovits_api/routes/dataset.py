@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from .. import proofreading
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import DatasetReport, Transcript, TranscriptPatch
+from sovits_api import proofreading
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import DatasetReport, Transcript, TranscriptPatch
 
 router = APIRouter(prefix="/api/v1", tags=["dataset"], responses=documented(404, 409, *COMMON))
 

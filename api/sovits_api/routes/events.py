@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from .. import events
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import TaskPublic
-from ..view import task_view
+from sovits_api import events
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import TaskPublic
+from sovits_api.view import task_view
 
 router = APIRouter(prefix="/api/v1", tags=["events"], responses=documented(404, *COMMON))
+
+
+async def current_view(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
+    """The task as GET shows it; as a dependency, an unknown task is a 404 before the stream starts."""
+    return task_view(await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id))
 
 
 @router.get(
@@ -21,21 +28,19 @@ router = APIRouter(prefix="/api/v1", tags=["events"], responses=documented(404, 
     summary="Follow a task (Server-Sent Events)",
     description="`status` events carry the task as GET shows it, sent when it changes; the stream "
     "ends with `end` once the task is completed, failed or cancelled (`deleted` if it goes away).",
-    response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_class=EventSourceResponse,
 )
-async def follow(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> StreamingResponse:
-    first: TaskPublic | None = task_view(await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id))
+async def follow(
+    task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep, first: Annotated[TaskPublic, Depends(current_view)]
+) -> AsyncIterator[ServerSentEvent]:
+    pending: TaskPublic | None = first
 
     async def fetch() -> TaskPublic:
-        nonlocal first
-        if first is not None:
-            view, first = first, None
+        nonlocal pending
+        if pending is not None:
+            view, pending = pending, None
             return view
-        return task_view(await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id))
+        return await current_view(task_id, svc, tenant)
 
-    return StreamingResponse(
-        events.stream(fetch, interval_s=svc.settings.api.events_poll_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    async for event in events.stream(fetch, interval_s=svc.settings.api.events_poll_s):
+        yield event

@@ -11,15 +11,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from sovits_operator import storage
-from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.errors import NotFound
-
-from .. import files, uploads
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, PayloadTooLarge, documented
-from ..schemas import FileList, Uploaded
-from ..services import Services
+from sovits_api import files, uploads
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, PayloadTooLarge, documented
+from sovits_api.schemas import FileList, Uploaded
+from sovits_api.services import Services
+from sovits_core import storage
+from sovits_core.catalog import STEP_ORDER
+from sovits_core.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["files"], responses=documented(404, *COMMON))
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from .. import logs
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import Logs
+from sovits_api import logs
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import Logs
 
 router = APIRouter(prefix="/api/v1", tags=["logs"], responses=documented(400, 404, *COMMON))
 

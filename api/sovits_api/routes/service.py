@@ -10,14 +10,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sovits_operator import __version__
-from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.errors import SovitsError
-
-from .. import console
-from ..deps import ServicesDep, TenantDep
-from ..errors import documented
-from ..schemas import Readiness, ServiceInfo
+from sovits_api import console
+from sovits_api.deps import ServicesDep, TenantDep
+from sovits_api.errors import documented
+from sovits_api.schemas import Readiness, ServiceInfo
+from sovits_core import __version__
+from sovits_core.catalog import STEP_ORDER
+from sovits_core.errors import SovitsError
 
 router = APIRouter(tags=["service"])
 

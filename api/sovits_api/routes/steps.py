@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sovits_operator.catalog import CATALOG, STEP_ORDER
-
-from .. import mutations
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import StepAccepted, StepBody, StepInfo
+from sovits_api import mutations
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import StepAccepted, StepBody, StepInfo
+from sovits_core.catalog import CATALOG, STEP_ORDER
 
 router = APIRouter(prefix="/api/v1", tags=["steps"], responses=documented(400, 404, *COMMON))
 

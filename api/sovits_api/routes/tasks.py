@@ -8,15 +8,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Response
 
-from sovits_operator.errors import InvalidInput
-
-from .. import convert, labels, webhook_targets
-from ..deps import ServicesDep, TaskIdDep, TenantDep
-from ..errors import COMMON, documented
-from ..schemas import Message, TaskCreate, TaskPublic
-from ..services import Services
-from ..store import list_all
-from ..view import task_view
+from sovits_api import convert, labels, webhook_targets
+from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
+from sovits_api.errors import COMMON, documented
+from sovits_api.schemas import Message, TaskCreate, TaskPublic
+from sovits_api.services import Services
+from sovits_api.store import list_all
+from sovits_api.view import task_view
+from sovits_core.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=documented(*COMMON))
 TASK_ERRORS = documented(404)

@@ -79,7 +79,7 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 
 {{/*
 The processes' config.yaml: the original service's sections (server, paths, gpu, training) and
-our own (storage, images, operator, api), in the snake_case keys of sovits_operator.settings.
+our own (storage, images, operator, api), in the snake_case keys of sovits_core.settings.
 Secrets never appear here; they arrive as env from Secret references.
 */}}
 {{- define "sovits-operator.settings" -}}
@@ -87,7 +87,6 @@ Secrets never appear here; they arrive as env from Secret references.
 server:
   host: "0.0.0.0"
   port: {{ int $v.api.port }}
-  workers: {{ int $v.api.workers }}
 paths:
   work_dir: {{ $v.paths.workDir | quote }}
 gpu:

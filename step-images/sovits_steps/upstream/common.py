@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.model import ModelVersion, TrainingTaskSpec
+from sovits_core.contract import EXPERIMENTS
+from sovits_core.errors import InvalidInput
+from sovits_core.model import ModelVersion, TrainingTaskSpec
+from sovits_steps.context import StepContext
+from sovits_steps.staging import Stamp, stamp
 
-from ..context import StepContext
-from ..staging import Stamp, stamp
 from . import environment, pretrained, runtree
 from . import versions as v
-from .shards import EXPERIMENTS
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.model import ModelVersion
+from sovits_core.errors import InvalidInput
+from sovits_core.model import ModelVersion
 
 from . import versions as v
 from .runtree import BASE_DIR_FIELD

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 
 from . import versions as v
 from .runtree import RunTree

@@ -13,17 +13,18 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from sovits_operator.errors import InvalidInput, Retryable
-from sovits_operator.params import ShardedParams
+from sovits_core.contract import EXPERIMENTS
+from sovits_core.errors import InvalidInput, Retryable
+from sovits_core.params import ShardedParams
+from sovits_steps.asr import CLIPS
+from sovits_steps.context import StepContext, StepResult
 
-from ..asr import CLIPS
-from ..context import StepContext, StepResult
 from . import common, environment, listfile, process, shards
 from . import versions as v
 from .common import Job
 from .listfile import Annotations
 from .runtree import RunTree
-from .shards import EXPERIMENTS, Table
+from .shards import Table
 
 log = logging.getLogger(__name__)
 

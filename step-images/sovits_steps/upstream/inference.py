@@ -18,19 +18,20 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import soundfile as sf
 
-from sovits_operator.errors import InvalidInput, NotFound, Retryable
-from sovits_operator.model import ModelVersion
-from sovits_operator.params import TestInferenceParams
-from sovits_operator.transcripts import Line
+from sovits_core import contract
+from sovits_core.errors import InvalidInput, NotFound, Retryable
+from sovits_core.model import ModelVersion
+from sovits_core.params import TestInferenceParams
+from sovits_core.transcripts import Line
+from sovits_steps.context import StepContext, StepResult
 
-from ..context import StepContext, StepResult
 from . import common, environment, listfile, process, scoring
 from . import versions as v
 from .common import Job
-from .shards import EXPERIMENTS
 
 SCRIPT = "GPT_SoVITS/inference_cli.py"
-OUTPUT = "output"
+OUTPUT = contract.OUTPUT
+EXPERIMENTS = contract.EXPERIMENTS
 OUTPUT_WAV = "output.wav"
 REPORT = "test_inference.json"
 QUALITY = "quality.json"

@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from sovits_operator import dataset
-from sovits_operator.contract import DATASET_AUDIO_KEY, DATASET_EXCLUDED_KEY
-from sovits_operator.errors import InvalidInput
-from sovits_operator.params import ExtractTextFeaturesParams
-from sovits_operator.shards import shard_items
-from sovits_operator.transcripts import Line, format_list, parse_list
-
-from ..asr import CLIPS, LIST_NAME
-from ..asr import OUTPUT as TRANSCRIPTS
-from ..context import StepContext
+from sovits_core import dataset
+from sovits_core.contract import DATASET_AUDIO_KEY, DATASET_EXCLUDED_KEY, TRANSCRIPTS
+from sovits_core.errors import InvalidInput
+from sovits_core.params import ExtractTextFeaturesParams
+from sovits_core.transcripts import Line, format_list, parse_list
+from sovits_steps.asr import CLIPS, LIST_NAME
+from sovits_steps.context import StepContext
+from sovits_steps.shards import shard_items
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from sovits_operator.storage import TaskFiles
-
-from ..staging import Stamp, stamp
+from sovits_core.storage import TaskFiles
+from sovits_steps.staging import Stamp, stamp
 
 log = logging.getLogger(__name__)
 

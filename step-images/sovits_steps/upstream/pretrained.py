@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.errors import InvalidInput
-from sovits_operator.model import ModelVersion
+from sovits_core.catalog import STEP_ORDER
+from sovits_core.errors import InvalidInput
+from sovits_core.model import ModelVersion
+from sovits_steps.models import ModelStore
 
-from ..models import ModelStore
 from . import versions as v
 
 log = logging.getLogger(__name__)

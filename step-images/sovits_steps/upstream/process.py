@@ -9,11 +9,9 @@ every ``REDRAW_LOG_S`` seconds.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovits_operator.errors import OutOfMemory
+from sovits_core.errors import OutOfMemory
+from sovits_core.processes import stop_group
 
 from .memory import cuda_out_of_memory
 
@@ -171,12 +170,4 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
     Also after a normal exit: a leftover worker holding the pipe open would block the reader.
     """
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=STOP_GRACE_S)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    stop_group(proc.pid, STOP_GRACE_S, leader=proc)

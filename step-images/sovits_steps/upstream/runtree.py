@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 
 from . import versions as v
 

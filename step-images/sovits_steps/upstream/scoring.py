@@ -13,12 +13,11 @@ from typing import Any
 
 import soundfile as sf
 
-from sovits_operator.errors import SovitsError
-from sovits_operator.model import QualityScore
-from sovits_operator.params import AsrTranscribeParams, TestInferenceParams
-
-from .. import asr, quality
-from ..context import StepContext
+from sovits_core.errors import SovitsError
+from sovits_core.model import QualityScore
+from sovits_core.params import AsrTranscribeParams, TestInferenceParams
+from sovits_steps import asr, quality
+from sovits_steps.context import StepContext
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovits_operator.errors import InvalidInput, NotFound
-from sovits_operator.shards import SEMANTIC_HEADER, merge_semantic_parts, merge_text_parts
-from sovits_operator.storage import TaskFiles
+from sovits_core import contract
+from sovits_core.errors import InvalidInput, NotFound
+from sovits_core.storage import TaskFiles
+from sovits_steps.shards import SEMANTIC_HEADER, merge_semantic_parts, merge_text_parts
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS = "experiments"
+EXPERIMENTS = contract.EXPERIMENTS
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Table:
     ext: str
     header: str | None
     producer: str
-    merge: Callable[[Sequence[str]], str]  # webui's rules, in sovits_operator.shards
+    merge: Callable[[Sequence[str]], str]  # webui's rules, in sovits_steps.shards
 
     @property
     def merged(self) -> str:

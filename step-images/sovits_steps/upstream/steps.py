@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
+from sovits_steps.context import StepContext, StepResult
 
-from ..context import StepContext, StepResult
 from . import features, inference, training
 
 STEPS: dict[str, Callable[[StepContext], StepResult]] = {

@@ -16,16 +16,16 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from sovits_operator.errors import InvalidInput, Retryable
-from sovits_operator.params import TrainGptParams, TrainSovitsParams
+from sovits_core.contract import EXPERIMENTS
+from sovits_core.errors import InvalidInput, Retryable
+from sovits_core.params import TrainGptParams, TrainSovitsParams
+from sovits_steps.context import StepContext, StepResult
 
-from ..context import StepContext, StepResult
 from . import common, configs, losses, process, runtree, shards
 from . import versions as v
 from .common import Job
 from .mirror import Mirror
 from .runtree import RunTree
-from .shards import EXPERIMENTS
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sovits_operator.model import ModelVersion
+from sovits_core.model import ModelVersion
 
 PRETRAINED = "GPT_SoVITS/pretrained_models"  # upstream's folder, relative to the repo root
 CONFIGS = "GPT_SoVITS/configs"

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from sovits_operator.settings import Settings
+from sovits_core.settings import Settings
 from sovits_steps.slicer import SLICE_NAME
 from tests.support.audio import RATE, encode, join_with_pauses, speech
 from tests.support.cluster import ClusterInfo, NodeAgentProcess

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sovits_operator import contract as c
-from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.contract import EXIT_OUT_OF_MEMORY, RESULT_MARK
-from sovits_operator.jobs import job_name
-from sovits_operator.storage import TaskFiles
+from sovits_core import contract as c
+from sovits_core.catalog import STEP_ORDER
+from sovits_core.contract import EXIT_OUT_OF_MEMORY, RESULT_MARK
+from sovits_core.launch import job_name
+from sovits_core.storage import TaskFiles
 from tests.support.cluster import ClusterInfo
 from tests.support.dataset import cases
 from tests.support.operator_process import OperatorProcess, get_json, wait_for

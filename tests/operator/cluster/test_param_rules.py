@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from sovits_operator.catalog import CATALOG
+from sovits_core.catalog import CATALOG
 from tests.support.cluster import ClusterInfo
 from tests.support.helm_release import server_dry_run
 from tests.support.tasks import training_task

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sovits_api.local_store import SqliteTaskStore
-from sovits_operator import contract as c
-from sovits_operator.catalog import STEP_ORDER
-from sovits_operator.model import StepStatus
-from sovits_operator.storage import LocalObjectStore
+from sovits_core import contract as c
+from sovits_core.catalog import STEP_ORDER
+from sovits_core.model import StepStatus
+from sovits_core.storage import LocalObjectStore
+from sovits_local.store import SqliteTaskStore
 from sovits_steps.models_cli import upload
 from sovits_steps.upstream import versions as v
 from tests.steps.conftest import TASK_ID, LocalTask

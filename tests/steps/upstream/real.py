@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sovits_operator import contract as c
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core import contract as c
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from sovits_steps.models_cli import upload
 from tests.support.audio import silence, speech, write_wav
 from tests.support.upstream import REPO, Upstream
@@ -210,7 +210,7 @@ class ImageTask:
 
     def start(self, step: str, params: dict[str, Any] | None = None, shard: tuple[int, int] = (0, 1)) -> Popen:
         termination = self.root.parent / f"termination-{self.task_id}-{step}-{time.monotonic_ns()}"
-        argv = [str(self.upstream.python), "-m", "sovits_operator.cli", "step", step, "--task", self.task_id]
+        argv = [str(self.upstream.python), "-m", "sovits_cli.main", "step", step, "--task", self.task_id]
         proc = subprocess.Popen(
             argv,
             env=self.env(step, params or {}, shard, termination),

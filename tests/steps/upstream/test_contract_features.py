@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from tests.steps.conftest import LocalTask
 from tests.steps.upstream.conftest import EXP, NAMES, experiment, run_features, spec
 from tests.support.audio import speech, write_wav

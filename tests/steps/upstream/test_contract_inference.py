@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from sovits_operator import contract as c
-from sovits_operator.errors import InvalidInput
-from sovits_operator.reconcile import quality_of
-from sovits_operator.transcripts import Line
+from sovits_core import contract as c
+from sovits_core.errors import InvalidInput
+from sovits_core.reconcile import quality_of
+from sovits_core.transcripts import Line
 from sovits_steps import quality
 from sovits_steps.upstream import inference, training
 from tests.steps.conftest import LocalTask

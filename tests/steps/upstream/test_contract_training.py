@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from sovits_steps.upstream import training
 from tests.steps.conftest import TASK_ID, LocalTask
 from tests.steps.upstream.conftest import EXP, experiment, run_features, spec

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sovits_api.local_store import SqliteTaskStore
-from sovits_operator import contract as c
-from sovits_operator.errors import OutOfMemory
+from sovits_core import contract as c
+from sovits_core.errors import OutOfMemory
+from sovits_local.store import SqliteTaskStore
 from sovits_steps.upstream import process, training
 from sovits_steps.upstream.memory import cuda_out_of_memory
 from tests.steps.conftest import LocalTask

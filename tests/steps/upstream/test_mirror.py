@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from sovits_steps.staging import Stamp
 from sovits_steps.upstream.mirror import Mirror
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from tests.steps.upstream.real import (
     CLIPS,
     EXP,

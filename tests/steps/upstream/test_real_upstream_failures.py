@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator import contract as c
+from sovits_core import contract as c
 from tests.steps.upstream.real import CLIPS, EXP, ImageTask, clean_environ, new_task
 from tests.support.upstream import REPO, Upstream
 
@@ -83,7 +83,7 @@ def test_service_commands_in_the_step_environment_say_which_extra_they_need(upst
     # this checkout's package, as the step runs use it (the environment's own install may be another clone's)
     env = {**clean_environ(), "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'step-images'}"}
     done = subprocess.run(
-        [str(upstream.python), "-m", "sovits_operator.cli", "operator"],
+        [str(upstream.python), "-m", "sovits_cli.main", "operator"],
         capture_output=True,
         text=True,
         check=False,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator.errors import InvalidInput
+from sovits_core.errors import InvalidInput
 from sovits_steps.upstream import runtree
 
 

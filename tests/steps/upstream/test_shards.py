@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sovits_operator.errors import InvalidInput
-from sovits_operator.storage import LocalObjectStore, TaskFiles
+from sovits_core.errors import InvalidInput
+from sovits_core.storage import LocalObjectStore, TaskFiles
 from sovits_steps.upstream import shards
 from sovits_steps.upstream.shards import SEMANTIC, TEXT
 

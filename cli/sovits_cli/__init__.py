@@ -1,0 +1,1 @@
+"""The `sovits` command: the one composition root that wires the components together."""
