@@ -31,7 +31,7 @@ def test_api_without_tokens_refuses_to_start(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def api_process(cluster: Any, namespace: str, s3_store: S3Store, s3_prefix: str) -> Iterator[str]:
+def api_process(cluster: Any, namespace: str, s3_store: S3Store, s3_prefix: str, tmp_path: Path) -> Iterator[str]:
     (port,) = free_ports(1)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SOVITS_")},
@@ -40,16 +40,18 @@ def api_process(cluster: Any, namespace: str, s3_store: S3Store, s3_prefix: str)
         "SOVITS_API__TOKENS": json.dumps({TOKEN: namespace}),
         "SOVITS_API__DEFAULT_NAMESPACE": namespace,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sovits_cli.main", "api", "--port", str(port),
-         "--kubeconfig", str(cluster.kubeconfig)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:  # a file, not a pipe nobody drains: the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sovits_cli.main", "api", "--port", str(port),
+             "--kubeconfig", str(cluster.kubeconfig)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert proc.poll() is None, log.read_text(errors="replace")
             try:
                 if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
