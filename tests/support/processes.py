@@ -8,16 +8,20 @@ from collections.abc import Callable
 from typing import Any
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 15) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
-    if proc is None or proc.poll() is not None:
+def stop_process(proc: subprocess.Popen[Any] | None, grace: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds; its pipes are closed."""
+    if proc is None:
         return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.2) -> Any:

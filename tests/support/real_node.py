@@ -434,10 +434,10 @@ class RealNode:
         for pid in self._node_processes():
             _kill(pid, signal.SIGKILL)
         stop_process(self.daemons.get("containerd"), grace=5)
-        stop_process(self.holder, grace=5)  # type: ignore[arg-type]
+        stop_process(self.holder, grace=5)
         wait_for(lambda: not self._node_processes(), timeout=30, what="node processes gone")
         self._remove_cgroups()
-        stop_process(self.relay)  # type: ignore[arg-type]
+        stop_process(self.relay)
         wait_for(lambda: self.network.host_link not in host_state.links(), timeout=30, what="veth gone")
         return host_state.differences(self.host_before, host_state.snapshot())
 
