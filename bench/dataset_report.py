@@ -60,7 +60,7 @@ def main() -> None:
         slices = sorted((work / "sliced").iterdir())
 
         start = time.perf_counter()
-        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, workers=args.workers)]
+        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, workers=args.workers).results]
         lines = [Line(p.name, "bench", "EN", SENTENCES[i % len(SENTENCES)]) for i, p in enumerate(slices)]
         report = dataset.report(audio, lines)
         report_s = time.perf_counter() - start

@@ -24,6 +24,10 @@ class DecodeError(Exception):
     """A file ffmpeg cannot turn into usable audio; the message says why, in a few words."""
 
 
+# What reading one file raises when the file itself is bad: our own checks and libsndfile's.
+UNREADABLE: tuple[type[Exception], ...] = (DecodeError, sf.SoundFileError)
+
+
 def _tail(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else "no detail"

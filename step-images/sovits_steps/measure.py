@@ -14,10 +14,7 @@ earlier clip a clip duplicates.
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import speaker
-from .audio import read_pcm16
+from .audio import UNREADABLE, read_pcm16
+from .parallel import Mapped, map_items
 
 FRAME_S = 0.02  # level frames for silence and SNR
 SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is silence
@@ -167,23 +165,24 @@ def mark_main_voice(clips: list[ClipAudio]) -> None:
 
 
 def measure_all(
-    paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None, workers: int | None = None
-) -> list[ClipAudio]:
-    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared."""
-    done = 0
-    lock = threading.Lock()
-
-    def one(path: Path) -> ClipAudio:
-        nonlocal done
-        result = measure(path.name, read_pcm16(path, rate), rate)
-        with lock:
-            done += 1
-            if on_done:
-                on_done(done)
-        return result
-
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        clips = list(pool.map(one, paths))
-    mark_duplicates(clips)
-    mark_main_voice(clips)
-    return clips
+    paths: Sequence[Path],
+    rate: int,
+    *,
+    folder: str = "clips",
+    on_done: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> Mapped[Path, ClipAudio]:
+    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared;
+    a clip that cannot be read is left out with the reason (``folder`` names it in the log)."""
+    measured = map_items(
+        lambda path: measure(path.name, read_pcm16(path, rate), rate),
+        paths,
+        name=lambda path: path.name,
+        bad=UNREADABLE,
+        folder=folder,
+        workers=workers,
+        on_done=on_done,
+    )
+    mark_duplicates(measured.results)
+    mark_main_voice(measured.results)
+    return measured
