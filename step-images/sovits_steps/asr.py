@@ -190,10 +190,15 @@ def run(ctx: StepContext) -> StepResult:
     out.write_text(format_list(lines, CLIPS), encoding="utf-8")
     ctx.progress.update(1.0, "measuring the clips for the dataset report")
     measured = ctx.folder(REPORTS) / AUDIO_NAME
-    clip_audio = measure_all(clips, SLICE_RATE)
-    measured.write_text(json.dumps({"clips": [c.wire() for c in clip_audio]}), encoding="utf-8")
+    clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS)
+    if clip_audio.dropped:
+        # The transcript names these clips already; the feature steps would fail on them later.
+        raise InvalidInput(
+            f"{CLIPS}: unreadable clips ({clip_audio.reasons()}); upload them again or delete them", field=CLIPS
+        )
+    measured.write_text(json.dumps({"clips": [c.wire() for c in clip_audio.results]}), encoding="utf-8")
     return StepResult(
         {OUTPUT: [out], REPORTS: [measured]},
         owns=lambda name: name in (LIST_NAME, AUDIO_NAME),
-        summary=f"{len(lines)} transcript lines ({source}), {len(clip_audio)} clips measured",
+        summary=f"{len(lines)} transcript lines ({source}), {len(clip_audio.kept)} clips measured",
     )

@@ -8,12 +8,10 @@ every output a unique ``<stem>.wav`` so later steps never confuse two uploads.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from sovits_core import contract
 from sovits_core.errors import InvalidInput
@@ -21,6 +19,7 @@ from sovits_core.params import ConvertAudioParams
 
 from .audio import DecodeError, decode_to_wav
 from .context import StepContext, StepResult
+from .parallel import Mapped, map_items
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +48,9 @@ def output_names(names: list[str]) -> dict[str, str]:
     return out
 
 
-@dataclass
-class Conversion:
-    outputs: list[Path] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
+class Converted(NamedTuple):
+    path: Path
+    seconds: float
 
 
 def convert_all(
@@ -63,34 +60,23 @@ def convert_all(
     *,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> Conversion:
-    """Decode ``sources`` (name -> local file) into ``out_dir``; undecodable ones are skipped."""
+) -> Mapped[str, Converted]:
+    """Decode ``sources`` (name -> local file) into ``out_dir``: an output per input name, and
+    the inputs that are not whole audio, with the reason."""
     names = output_names(list(sources))
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = Conversion()
-    done = 0
 
-    def one(name: str) -> tuple[str, Path | None, float | str]:
+    def one(name: str) -> Converted:
         dst = out_dir / names[name]
         try:
-            return name, dst, decode_to_wav(sources[name], dst, sample_rate)
-        except DecodeError as exc:
+            seconds = decode_to_wav(sources[name], dst, sample_rate)
+        except DecodeError:
             dst.unlink(missing_ok=True)
-            return name, None, str(exc)
+            raise
+        log.info("converted %s/%s -> %s (%.1fs)", INPUT, name, dst.name, seconds)
+        return Converted(dst, seconds)
 
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for name, dst, outcome in pool.map(one, sorted(sources)):
-            done += 1
-            if dst is None:
-                log.warning("skipped %s/%s: %s", INPUT, name, outcome)
-                result.skipped.append((name, str(outcome)))
-            else:
-                log.info("converted %s/%s -> %s (%.1fs)", INPUT, name, dst.name, outcome)
-                result.outputs.append(dst)
-                result.seconds += float(outcome)
-            if on_done:
-                on_done(done, len(sources))
-    return result
+    return map_items(one, sorted(sources), name=str, bad=(DecodeError,), folder=INPUT, workers=workers, on_done=on_done)
 
 
 def run(ctx: StepContext) -> StepResult:
@@ -107,9 +93,8 @@ def run(ctx: StepContext) -> StepResult:
         params.sample_rate,
         on_done=lambda n, total: ctx.progress.update(n / total, f"converted {n}/{total} files"),
     )
-    if not conversion.outputs:
-        reasons = "; ".join(f"{name}: {why}" for name, why in conversion.skipped)
-        raise InvalidInput(f"{INPUT}: no usable audio ({reasons})", field=INPUT)
-    skipped = f", skipped {len(conversion.skipped)}: " + ", ".join(n for n, _ in conversion.skipped)
-    summary = f"converted {len(conversion.outputs)} files ({conversion.seconds:.0f}s of audio)"
-    return StepResult({OUTPUT: conversion.outputs}, summary=summary + (skipped if conversion.skipped else ""))
+    if not conversion.kept:
+        raise InvalidInput(f"{INPUT}: no usable audio ({conversion.reasons()})", field=INPUT)
+    seconds = sum(c.seconds for c in conversion.results)
+    summary = f"converted {len(conversion.kept)} files ({seconds:.0f}s of audio)"
+    return StepResult({OUTPUT: [c.path for c in conversion.results]}, summary=summary + conversion.note())

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +27,9 @@ from sovits_core.errors import InvalidInput
 from sovits_core.params import DenoiseAudioParams
 
 from . import models
-from .audio import SLICE_RATE, read_pcm16, to_pcm16, write_pcm16
+from .audio import SLICE_RATE, UNREADABLE, read_pcm16, to_pcm16, write_pcm16
 from .context import StepContext, StepResult
+from .parallel import Mapped, map_items
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,7 @@ def frcrn(ctx: StepContext) -> Denoiser:
     ans: Any = pipelines.pipeline(constant.Tasks.acoustic_noise_suppression, model=str(path))
 
     def run(src: Path, dst: Path) -> None:
+        sf.info(str(src))  # a clip libsndfile cannot open is the clip's fault; the pipeline's errors do not say
         at_16k = dst.with_suffix(".16k.wav")
         ans(str(src), output_path=str(at_16k))
         write_pcm16(dst, read_pcm16(at_16k, SLICE_RATE), SLICE_RATE)
@@ -98,13 +98,17 @@ def denoise_all(
     *,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> list[Path]:
-    outputs = [out_dir / src.name for src in sources]
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for n, _ in enumerate(pool.map(denoiser, sources, outputs), start=1):
-            if on_done:
-                on_done(n, len(sources))
-    return outputs
+) -> Mapped[Path, Path]:
+    """Each source denoised into ``out_dir`` under its own name; a clip that cannot be read is
+    skipped with the reason, as convert and slice skip a bad file."""
+
+    def one(src: Path) -> Path:
+        denoiser(src, out_dir / src.name)
+        return out_dir / src.name
+
+    return map_items(
+        one, sources, name=lambda src: src.name, bad=UNREADABLE, folder=INPUT, workers=workers, on_done=on_done
+    )
 
 
 def run(ctx: StepContext) -> StepResult:
@@ -114,10 +118,13 @@ def run(ctx: StepContext) -> StepResult:
     sources = ctx.stage_in(INPUT, select=lambda name: name.endswith(".wav") and "/" not in name)
     if not sources:
         raise InvalidInput(f"{INPUT}: no clips to denoise; run slice_audio first", field=INPUT)
-    outputs = denoise_all(
+    denoised = denoise_all(
         sources,
         ctx.folder(OUTPUT),
         denoiser,
         on_done=lambda n, total: ctx.progress.update(n / total, f"denoised {n}/{total} clips"),
     )
-    return StepResult({OUTPUT: outputs}, summary=f"denoised {len(outputs)} clips with {params.backend}")
+    if not denoised.kept:
+        raise InvalidInput(f"{INPUT}: no clip could be read ({denoised.reasons()})", field=INPUT)
+    summary = f"denoised {len(denoised.kept)} clips with {params.backend}{denoised.note()}"
+    return StepResult({OUTPUT: denoised.results}, summary=summary)

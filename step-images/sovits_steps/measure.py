@@ -14,11 +14,8 @@ earlier clip a clip duplicates.
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from . import speaker
-from .audio import read_pcm16
+from .audio import PCM16_SCALE, UNREADABLE, read_pcm16
+from .parallel import Mapped, map_items
 
 FRAME_S = 0.02  # level frames for silence and SNR
 SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is silence
@@ -54,20 +52,20 @@ class ClipAudio:
     duplicate_of: str | None = None
 
     def wire(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict copies every list
 
 
 def _db(power: float, floor: float = -120.0) -> float:
     return round(max(floor, 10 * math.log10(power)) if power > 0 else floor, 2)
 
 
-def frame_powers(squares: npt.NDArray[np.float32], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
-    """Mean power of each frame, from the squared samples."""
+def frame_powers(samples: npt.NDArray[np.int16], rate: int, frame_s: float = FRAME_S) -> npt.NDArray[np.float64]:
+    """Mean power of each frame (full scale 1.0) of PCM16 samples; a trailing part frame is left out."""
     n = max(1, round(frame_s * rate))
-    usable = len(squares) // n * n
-    if usable == 0:
-        return np.array([float(np.mean(squares))]) if len(squares) else np.zeros(1)
-    return np.asarray(squares[:usable].reshape(-1, n).mean(axis=1), dtype=np.float64)
+    frames = samples[: len(samples) // n * n].reshape(-1, n) if len(samples) >= n else samples.reshape(1, -1)
+    # float32 products summed per frame in one pass over the int16 samples: no float copy of the clip.
+    sums = np.einsum("ij,ij->i", frames, frames, dtype=np.float32)
+    return sums.astype(np.float64) / (frames.shape[1] * PCM16_SCALE**2) if len(samples) else np.zeros(1)
 
 
 def silent_edges(powers: npt.NDArray[np.float64]) -> tuple[int, int]:
@@ -104,26 +102,25 @@ def fingerprint(mel: npt.NDArray[np.float32]) -> str:
 
 
 def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
-    # Levels on the int16 samples themselves: no float copy, no absolute-value array.
+    # Everything on the int16 samples themselves: no float copy, no absolute-value array.
     top = max(int(samples.max(initial=0)), -int(samples.min(initial=0)))
     near = math.ceil(NEAR_PEAK * top)
     at_peak = np.count_nonzero(samples >= near) + np.count_nonzero(samples <= -near) if top else 0
-    peak = top / 32768.0
-    x = samples.astype(np.float32) / np.float32(32768.0)
-    squares = x * x
-    powers = frame_powers(squares, rate)
-    mel = speaker.mel_energies(x, rate)
+    peak = top / PCM16_SCALE
+    powers = frame_powers(samples, rate)
+    n = len(samples)
+    mel = speaker.mel_energies(samples, rate)
     lead, trail = silent_edges(powers)
     return ClipAudio(
         clip=clip,
-        duration_s=round(len(x) / rate, 3),
+        duration_s=round(n / rate, 3),
         peak_dbfs=_db(peak**2),
-        rms_dbfs=_db(float(squares.sum()) / len(x) if len(x) else 0.0),  # pairwise float32 sum: exact enough
-        clipping_ratio=round(float(at_peak) / len(x), 5) if len(x) else 0.0,
+        rms_dbfs=_db(float(powers.mean())),  # over the whole frames: at most 20 ms left out
+        clipping_ratio=round(float(at_peak) / n, 5) if n else 0.0,
         snr_db=snr_estimate(powers),
-        lead_silence_s=round(min(lead * FRAME_S, len(x) / rate), 2),
-        trail_silence_s=round(min(trail * FRAME_S, len(x) / rate), 2),
-        embedding=[round(float(v), 5) for v in speaker.embed_mel(mel)],
+        lead_silence_s=round(min(lead * FRAME_S, n / rate), 2),
+        trail_silence_s=round(min(trail * FRAME_S, n / rate), 2),
+        embedding=np.round(speaker.embed_mel(mel), 5).tolist(),
         fingerprint=fingerprint(mel),
     )
 
@@ -167,23 +164,24 @@ def mark_main_voice(clips: list[ClipAudio]) -> None:
 
 
 def measure_all(
-    paths: Iterable[Path], rate: int, on_done: Callable[[int], None] | None = None, workers: int | None = None
-) -> list[ClipAudio]:
-    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared."""
-    done = 0
-    lock = threading.Lock()
-
-    def one(path: Path) -> ClipAudio:
-        nonlocal done
-        result = measure(path.name, read_pcm16(path, rate), rate)
-        with lock:
-            done += 1
-            if on_done:
-                on_done(done)
-        return result
-
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        clips = list(pool.map(one, paths))
-    mark_duplicates(clips)
-    mark_main_voice(clips)
-    return clips
+    paths: Sequence[Path],
+    rate: int,
+    *,
+    folder: str = "clips",
+    on_done: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> Mapped[Path, ClipAudio]:
+    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared;
+    a clip that cannot be read is left out with the reason (``folder`` names it in the log)."""
+    measured = map_items(
+        lambda path: measure(path.name, read_pcm16(path, rate), rate),
+        paths,
+        name=lambda path: path.name,
+        bad=UNREADABLE,
+        folder=folder,
+        workers=workers,
+        on_done=on_done,
+    )
+    mark_duplicates(measured.results)
+    mark_main_voice(measured.results)
+    return measured

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -50,8 +48,9 @@ from sovits_core.contract import SLICE_NAME
 from sovits_core.errors import InvalidInput
 from sovits_core.params import SliceAudioParams
 
-from .audio import PCM16_SCALE, SLICE_RATE, DecodeError, read_pcm16, write_pcm16
+from .audio import PCM16_SCALE, SLICE_RATE, UNREADABLE, read_pcm16, write_pcm16
 from .context import StepContext, StepResult
+from .parallel import Mapped, map_items
 
 log = logging.getLogger(__name__)
 
@@ -304,29 +303,17 @@ def slice_all(
     *,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Slice every source; a file that cannot be read is named in the log and skipped."""
-    done = 0
-
-    def one(src: Path) -> tuple[Path, list[Path] | str]:
-        try:
-            return src, slice_file(src, src.name, out_dir, s)
-        except (DecodeError, RuntimeError, ValueError) as exc:  # soundfile raises RuntimeError
-            return src, str(exc)
-
-    outputs: list[Path] = []
-    failed: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(workers or min(len(sources), os.cpu_count() or 1) or 1) as pool:
-        for src, got in pool.map(one, sources):
-            done += 1
-            if isinstance(got, str):
-                log.warning("skipped %s/%s: %s", INPUT, src.name, got)
-                failed.append((src.name, got))
-            else:
-                outputs.extend(got)
-            if on_done:
-                on_done(done, len(sources))
-    return outputs, failed
+) -> Mapped[Path, list[Path]]:
+    """Slice every source: its slices, and the sources that cannot be read, with the reason."""
+    return map_items(
+        lambda src: slice_file(src, src.name, out_dir, s),
+        sources,
+        name=lambda src: src.name,
+        bad=UNREADABLE,
+        folder=INPUT,
+        workers=workers,
+        on_done=on_done,
+    )
 
 
 def run(ctx: StepContext) -> StepResult:
@@ -335,12 +322,13 @@ def run(ctx: StepContext) -> StepResult:
     names = [info.key[len(INPUT) + 1 :] for info in ctx.store.iter_objects(f"{INPUT}/")]
     mine = set(ctx.my_share([n for n in names if "/" not in n]))
     sources = ctx.stage_in(INPUT, select=lambda name: name in mine)
-    outputs, failed = slice_all(
+    sliced = slice_all(
         sources,
         ctx.folder(OUTPUT),
         Slicing.from_params(params),
         on_done=lambda n, total: ctx.progress.update(n / total, f"sliced {n}/{total} files"),
     )
+    outputs = [path for paths in sliced.results for path in paths]
     if ctx.shard_count == 1 and not outputs:
         if not sources:
             raise InvalidInput(f"{INPUT}: nothing to slice; run convert_audio first", field=INPUT)
@@ -352,5 +340,5 @@ def run(ctx: StepContext) -> StepResult:
         match = SLICE_NAME.match(name)
         return ctx.shard_count == 1 or (match is not None and match["source"] in mine)
 
-    note = f", {len(failed)} unreadable" if failed else ""
-    return StepResult({OUTPUT: outputs}, owns=owns, summary=f"{len(outputs)} slices from {len(sources)} files{note}")
+    summary = f"{len(outputs)} slices from {len(sources)} files{sliced.note()}"
+    return StepResult({OUTPUT: outputs}, owns=owns, summary=summary)

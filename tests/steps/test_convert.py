@@ -33,11 +33,11 @@ def test_every_common_format_decodes_to_mono_pcm16_at_32k(ext: str, voice: np.nd
     src = encode(voice, tmp_path / f"talk.{ext}", rate=44100, channels=2)
     result = convert_all({src.name: src}, tmp_path / "out", 32000)
 
-    assert [p.name for p in result.outputs] == ["talk.wav"]
-    info = sf.info(str(result.outputs[0]))
+    assert [c.path.name for c in result.results] == ["talk.wav"]
+    info = sf.info(str(result.results[0].path))
     assert (info.channels, info.samplerate, info.subtype) == (1, 32000, "PCM_16")
     assert info.duration == pytest.approx(len(voice) / 44100, abs=0.08)  # encoder padding at most
-    assert result.skipped == []
+    assert result.dropped == []
 
 
 def test_files_that_are_not_whole_audio_are_skipped_and_named(
@@ -59,8 +59,8 @@ def test_files_that_are_not_whole_audio_are_skipped_and_named(
     with caplog.at_level(logging.WARNING):
         result = convert_all(sources, tmp_path / "out", 32000)
 
-    assert [p.name for p in result.outputs] == [good.with_suffix(".wav").name]
-    assert sorted(name for name, _ in result.skipped) == sorted(bad)
+    assert [c.path.name for c in result.results] == [good.with_suffix(".wav").name]
+    assert sorted(name for name, _ in result.dropped) == sorted(bad)
     for name in bad:
         assert f"input_audio/{name}" in caplog.text
 

@@ -20,7 +20,7 @@ def test_spectral_gating_gains_at_least_6_db_on_a_tone_in_white_noise(tmp_path: 
     src = write_wav(tmp_path / "in" / "clip.wav", noisy)
     (tmp_path / "out").mkdir()
 
-    (out,) = denoise_all([src], tmp_path / "out", spectral_file)
+    (out,) = denoise_all([src], tmp_path / "out", spectral_file).results
 
     denoised, rate = sf.read(str(out), dtype="float32")
     assert rate == RATE and len(denoised) == len(clean)
@@ -33,7 +33,7 @@ def test_spectral_gating_keeps_speech_recognisably_loud(tmp_path: Path) -> None:
     src = write_wav(tmp_path / "in" / "clip.wav", noisy)
     (tmp_path / "out").mkdir()
 
-    (out,) = denoise_all([src], tmp_path / "out", spectral_file)
+    (out,) = denoise_all([src], tmp_path / "out", spectral_file).results
 
     denoised, _ = sf.read(str(out), dtype="float32")
     assert snr_db(clean, denoised) > snr_db(clean, noisy)
@@ -57,3 +57,19 @@ def test_frcrn_without_its_model_fails_as_bad_input_naming_the_path(task: LocalT
 def test_no_clips_fails_as_bad_input(task: LocalTask) -> None:
     assert task.run("denoise_audio") == c.EXIT_BAD_INPUT
     assert "run slice_audio first" in task.reason
+
+
+def test_a_clip_that_cannot_be_read_is_skipped_and_named(task: LocalTask, tmp_path: Path) -> None:
+    task.put("sliced/a.wav_0000000000_0000096000.wav", write_wav(tmp_path / "a.wav", tone(300, 3.0)))
+    task.put("sliced/b.wav_0000000000_0000096000.wav", b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    assert task.run("denoise_audio") == c.EXIT_OK
+    assert task.names("denoised") == ["a.wav_0000000000_0000096000.wav"]
+    assert task.reason.endswith("denoised 1 clips with spectral, skipped 1: b.wav_0000000000_0000096000.wav")
+    assert "skipped sliced/b.wav_0000000000_0000096000.wav" in task.log("denoise_audio")
+
+
+def test_no_readable_clip_fails_as_bad_input_with_the_reason(task: LocalTask) -> None:
+    task.put("sliced/b.wav", b"not audio at all")
+    assert task.run("denoise_audio") == c.EXIT_BAD_INPUT
+    assert "sliced: no clip could be read (b.wav: " in task.reason
+    assert task.names("denoised") == []

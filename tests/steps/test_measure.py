@@ -16,7 +16,7 @@ from sovits_core.transcripts import parse_list
 from sovits_steps import measure
 from sovits_steps.audio import to_pcm16
 from tests.steps.conftest import LocalTask
-from tests.support.audio import RATE, speech, tone
+from tests.support.audio import RATE, speech, tone, write_wav
 from tests.support.dataset import UPLOADED_LIST, cases, uploaded_list, write_cases
 
 SPEC = {"expName": "alice", "language": "en"}
@@ -81,3 +81,14 @@ def test_a_different_take_of_the_same_sentence_is_not_a_duplicate() -> None:
     clips = [measure.measure(name, x, RATE) for name, x in (("a.wav", take), ("b.wav", slower), ("c.wav", take))]
     measure.mark_duplicates(clips)
     assert [clip.duplicate_of for clip in clips] == [None, None, "a.wav"]
+
+
+def test_a_clip_that_cannot_be_read_fails_the_step_as_bad_input_naming_it(task: LocalTask, tmp_path: Path) -> None:
+    good = cases()[0]
+    task.put(f"denoised/{good.clip}", write_wav(tmp_path / good.clip, good.samples))
+    task.put("denoised/broken.wav", b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    task.put(UPLOADED_LIST, f"{good.clip}|alice|EN|{good.text}".encode())
+
+    assert task.run("asr_transcribe", {"backend": "pocketsphinx"}, spec=SPEC) == c.EXIT_BAD_INPUT
+    assert "denoised: unreadable clips (broken.wav: " in task.reason
+    assert task.names(c.DATASET_AUDIO_KEY.split("/")[0]) == []

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Job:
+class TaskFacts:
     """The task facts a model step runs with."""
 
     spec: TrainingTaskSpec
@@ -36,13 +36,13 @@ class Job:
     checkout: Path
 
 
-def job(ctx: StepContext, is_half: bool | None, *needed: str) -> Job:
+def task_facts(ctx: StepContext, is_half: bool | None, *needed: str) -> TaskFacts:
     if ctx.spec is None:
         raise InvalidInput(f"{ctx.step} needs the task spec (expName, modelVersion)", field="spec")
     base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
     checkout = runtree.check_checkout(base_dir, *needed)
     devices = tuple(environment.device_ids(os.environ, ctx.spec.gpu.count))
-    return Job(
+    return TaskFacts(
         spec=ctx.spec,
         exp=ctx.spec.exp_name,
         version=ctx.spec.model_version,
@@ -56,27 +56,27 @@ def experiments(ctx: StepContext) -> Path:
     return ctx.folder(EXPERIMENTS)
 
 
-def build_tree(ctx: StepContext, j: Job, *, output: Path | None = None) -> runtree.RunTree:
+def build_tree(ctx: StepContext, facts: TaskFacts, *, output: Path | None = None) -> runtree.RunTree:
     return runtree.build(
-        j.checkout,
+        facts.checkout,
         ctx.work / "upstream",
-        exp=j.exp,
-        version=j.version,
+        exp=facts.exp,
+        version=facts.version,
         experiments=experiments(ctx),
         models=ctx.models.cache,
         output=output,
     )
 
 
-def fetch_models(ctx: StepContext, j: Job, languages: Iterable[str]) -> dict[str, Path]:
+def fetch_models(ctx: StepContext, facts: TaskFacts, languages: Iterable[str]) -> dict[str, Path]:
     ctx.progress.update(0.0, "fetching pretrained models")
-    return pretrained.fetch(ctx.models, pretrained.requirements(ctx.step, j.version, languages))
+    return pretrained.fetch(ctx.models, pretrained.requirements(ctx.step, facts.version, languages))
 
 
-def base_env(tree: runtree.RunTree, j: Job, models: dict[str, Path]) -> dict[str, str]:
+def base_env(tree: runtree.RunTree, facts: TaskFacts, models: dict[str, Path]) -> dict[str, str]:
     nltk = models.get(v.NLTK_DATA)
     return environment.base(
-        os.environ, tree, version=j.version, is_half=j.is_half, nltk_data=str(nltk) if nltk else None
+        os.environ, tree, version=facts.version, is_half=facts.is_half, nltk_data=str(nltk) if nltk else None
     )
 
 
@@ -93,19 +93,19 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0) if root.is_dir() else []
 
 
-def manifest(ctx: StepContext, j: Job, record: dict[str, Any]) -> Path:
+def manifest(ctx: StepContext, facts: TaskFacts, record: dict[str, Any]) -> Path:
     """``experiments/<exp>/steps/<step>[.<shard>].json``: what this run did, for people and for
     the runner's rule that a step produces at least one file (a recorded no-op included)."""
     name = ctx.step if ctx.shard_count == 1 else f"{ctx.step}.{ctx.shard_index}"
-    path = experiments(ctx) / j.exp / "steps" / f"{name}.json"
+    path = experiments(ctx) / facts.exp / "steps" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "step": ctx.step,
         "shard": ctx.shard_index,
         "shards": ctx.shard_count,
-        "version": j.version,
-        "is_half": j.is_half,
-        "devices": list(j.devices),
+        "version": facts.version,
+        "is_half": facts.is_half,
+        "devices": list(facts.devices),
         "finished_at": datetime.now(UTC).isoformat(),
         **record,
     }

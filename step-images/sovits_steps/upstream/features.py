@@ -21,7 +21,7 @@ from sovits_steps.context import StepContext, StepResult
 
 from . import common, environment, listfile, process, shards
 from . import versions as v
-from .common import Job
+from .common import TaskFacts
 from .listfile import Annotations
 from .runtree import RunTree
 from .shards import Table
@@ -87,7 +87,7 @@ def _require(paths: dict[str, Path], what: str, hint: str) -> None:
         raise InvalidInput(common.missing_message(what, absent, hint), field=EXPERIMENTS)
 
 
-Prepare = Callable[[StepContext, Job, Annotations, list[str], Path], dict[str, Path]]
+Prepare = Callable[[StepContext, TaskFacts, Annotations, list[str], Path], dict[str, Path]]
 
 
 def _per_item_owner(
@@ -112,16 +112,18 @@ def _per_item_owner(
     return owns
 
 
-def _setup(ctx: StepContext, script: str) -> tuple[Job, Annotations, list[str]]:
+def _setup(ctx: StepContext, script: str) -> tuple[TaskFacts, Annotations, list[str]]:
     params = ctx.params
     assert isinstance(params, ShardedParams)
-    j = common.job(ctx, params.is_half, script)
-    ann = listfile.load(ctx, j.version)
+    facts = common.task_facts(ctx, params.is_half, script)
+    ann = listfile.load(ctx, facts.version)
     mine = [line.clip for line in ann.share(ctx.shard_index, ctx.shard_count)]
-    return j, ann, mine
+    return facts, ann, mine
 
 
-def _env(ctx: StepContext, j: Job, tree: RunTree, env: dict[str, str], inp: Path, wav_dir: str) -> dict[str, str]:
+def _env(
+    ctx: StepContext, facts: TaskFacts, tree: RunTree, env: dict[str, str], inp: Path, wav_dir: str
+) -> dict[str, str]:
     return environment.feature(
         env,
         tree,
@@ -129,15 +131,15 @@ def _env(ctx: StepContext, j: Job, tree: RunTree, env: dict[str, str], inp: Path
         inp_wav_dir=wav_dir,
         index=ctx.shard_index,
         count=ctx.shard_count,
-        device=j.devices[0] if j.devices else "",
+        device=facts.devices[0] if facts.devices else "",
     )
 
 
-def _publish(ctx: StepContext, j: Job, ann: Annotations, table: Table, part: Path) -> bool:
+def _publish(ctx: StepContext, facts: TaskFacts, ann: Annotations, table: Table, part: Path) -> bool:
     """Publish this shard's part; merge if it completed the set. True if this shard merged."""
-    digest = ann.digest(j.version, str(ctx.shard_count))
-    shards.publish(ctx.store, j.exp, table, digest, ctx.shard_index, ctx.shard_count, part)
-    merged = shards.merge_if_complete(ctx.store, j.exp, table, digest)
+    digest = ann.digest(facts.version, str(ctx.shard_count))
+    shards.publish(ctx.store, facts.exp, table, digest, ctx.shard_index, ctx.shard_count, part)
+    merged = shards.merge_if_complete(ctx.store, facts.exp, table, digest)
     if merged is None:
         log.info("%s: part %d of %d published; another shard merges", table.merged, ctx.shard_index, ctx.shard_count)
         return False
@@ -151,18 +153,18 @@ def _publish(ctx: StepContext, j: Job, ann: Annotations, table: Table, part: Pat
 
 def _table_step(ctx: StepContext, script: str, table: Table, what: str, prepare: Prepare) -> StepResult:
     """Steps 5 and 8: one part table per shard, plus per-item files ``prepare`` names."""
-    j, ann, mine = _setup(ctx, script)
+    facts, ann, mine = _setup(ctx, script)
     langs = {ln.language.lower() for ln in ann.share(ctx.shard_index, ctx.shard_count)}
-    models = common.fetch_models(ctx, j, langs)
-    exp_dir = common.experiments(ctx) / j.exp
-    expected = prepare(ctx, j, ann, mine, exp_dir)
-    tree = common.build_tree(ctx, j)
+    models = common.fetch_models(ctx, facts, langs)
+    exp_dir = common.experiments(ctx) / facts.exp
+    expected = prepare(ctx, facts, ann, mine, exp_dir)
+    tree = common.build_tree(ctx, facts)
     inp = ann.write(ctx.work / "upstream-inputs" / "annotations.list")
     part = table.local_part(exp_dir, ctx.shard_index)
     part.unlink(missing_ok=True)  # an existing part makes upstream skip the whole shard (trap 5)
-    env = _env(ctx, j, tree, common.base_env(tree, j, models), inp, "")
+    env = _env(ctx, facts, tree, common.base_env(tree, facts, models), inp, "")
     if table is shards.SEMANTIC:
-        info = v.info(j.version)
+        info = v.info(facts.version)
         env["pretrained_s2G"] = v.pretrained(info.sovits_g)
         env["s2config_path"] = f"{v.CONFIGS}/{info.s2_template}"  # must match the checkpoint (§13)
     hint = "its traceback is in the log"
@@ -183,12 +185,14 @@ def _table_step(ctx: StepContext, script: str, table: Table, what: str, prepare:
             field=EXPERIMENTS,
         )
     _require(expected, f"upstream {Path(script).name} wrote no feature file", hint)
-    merged = _publish(ctx, j, ann, table, part)
+    merged = _publish(ctx, facts, ann, table, part)
     part.unlink()
-    note = common.manifest(ctx, j, {"items": len(mine), "rows": len(produced), "merged": merged, "list": ann.source})
+    note = common.manifest(
+        ctx, facts, {"items": len(mine), "rows": len(produced), "merged": merged, "list": ann.source}
+    )
     files = [*expected.values(), note]
     folders = {"3-bert": ".pt"} if table is shards.TEXT else {}
-    owns = _per_item_owner(ctx, ann, j.exp, folders, files)
+    owns = _per_item_owner(ctx, ann, facts.exp, folders, files)
     return StepResult(
         {EXPERIMENTS: files},
         owns=owns,
@@ -196,7 +200,9 @@ def _table_step(ctx: StepContext, script: str, table: Table, what: str, prepare:
     )
 
 
-def _text_files(ctx: StepContext, j: Job, ann: Annotations, mine: list[str], exp_dir: Path) -> dict[str, Path]:
+def _text_files(
+    ctx: StepContext, facts: TaskFacts, ann: Annotations, mine: list[str], exp_dir: Path
+) -> dict[str, Path]:
     # BERT features exist for Chinese lines only (reference §5).
     chinese = {ln.clip for ln in ann.lines if ln.language == "ZH"}
     return {name: exp_dir / "3-bert" / f"{name}.pt" for name in mine if name in chinese}
@@ -205,8 +211,10 @@ def _text_files(ctx: StepContext, j: Job, ann: Annotations, mine: list[str], exp
 def _stage_features(folder: str, suffix: str, hint: str) -> Prepare:
     """Stage in ``<exp>/<folder>/<item><suffix>`` for the share; nothing new is expected."""
 
-    def prepare(ctx: StepContext, j: Job, ann: Annotations, mine: list[str], exp_dir: Path) -> dict[str, Path]:
-        wanted = {f"{j.exp}/{folder}/{name}{suffix}" for name in mine}
+    def prepare(
+        ctx: StepContext, facts: TaskFacts, ann: Annotations, mine: list[str], exp_dir: Path
+    ) -> dict[str, Path]:
+        wanted = {f"{facts.exp}/{folder}/{name}{suffix}" for name in mine}
         ctx.stage_in(EXPERIMENTS, select=lambda name: name in wanted)
         _require({name: exp_dir / folder / f"{name}{suffix}" for name in mine}, f"no {folder} input", hint)
         return {}
@@ -224,17 +232,17 @@ def extract_semantic_features(ctx: StepContext) -> StepResult:
 
 
 def extract_audio_features(ctx: StepContext) -> StepResult:
-    j, ann, mine = _setup(ctx, HUBERT_SCRIPT)
-    models = common.fetch_models(ctx, j, ann.languages)
+    facts, ann, mine = _setup(ctx, HUBERT_SCRIPT)
+    models = common.fetch_models(ctx, facts, ann.languages)
     wanted = set(mine)
     staged = ctx.stage_in(CLIPS, select=lambda name: name in wanted)
     _require({name: ctx.folder(CLIPS) / name for name in mine}, f"no audio in {CLIPS}/", "run denoise_audio first")
-    exp_dir = common.experiments(ctx) / j.exp
+    exp_dir = common.experiments(ctx) / facts.exp
     hubert = {name: exp_dir / "4-cnhubert" / f"{name}.pt" for name in mine}
     wav32k = {name: exp_dir / "5-wav32k" / name for name in mine}
-    tree = common.build_tree(ctx, j)
+    tree = common.build_tree(ctx, facts)
     inp = ann.write(ctx.work / "upstream-inputs" / "annotations.list")
-    env = _env(ctx, j, tree, common.base_env(tree, j, models), inp, str(ctx.folder(CLIPS)))
+    env = _env(ctx, facts, tree, common.base_env(tree, facts, models), inp, str(ctx.folder(CLIPS)))
     follower = _Follower(ctx, mine, "audio features")
     hint = "its traceback is in the log"
     if mine:
@@ -247,9 +255,9 @@ def extract_audio_features(ctx: StepContext) -> StepResult:
                                                   "fix or drop them from the .list"), field=CLIPS)  # fmt: skip
     for written, folder in ((hubert, "4-cnhubert"), (wav32k, "5-wav32k")):
         _require(written, f"upstream 2-get-hubert-wav32k.py wrote no {folder} file", hint)
-    note = common.manifest(ctx, j, {"items": len(mine), "audio_inputs": len(staged), "list": ann.source})
+    note = common.manifest(ctx, facts, {"items": len(mine), "audio_inputs": len(staged), "list": ann.source})
     files = [*hubert.values(), *wav32k.values(), note]
-    owns = _per_item_owner(ctx, ann, j.exp, {"4-cnhubert": ".pt", "5-wav32k": ""}, files)
+    owns = _per_item_owner(ctx, ann, facts.exp, {"4-cnhubert": ".pt", "5-wav32k": ""}, files)
     return StepResult(
         {EXPERIMENTS: files}, owns=owns, summary=f"{len(mine)} clips (shard {ctx.shard_index + 1}/{ctx.shard_count})"
     )
@@ -260,28 +268,28 @@ def extract_speaker_vectors(ctx: StepContext) -> StepResult:
     assert isinstance(params, ShardedParams)
     if ctx.spec is not None and not v.has_speaker_vectors(ctx.spec.model_version):
         # A recorded no-op: only v2Pro/v2ProPlus use speaker vectors (webui skips 2-get-sv.py too).
-        j = common.job(ctx, params.is_half)
-        reason = f"model version {j.version} uses no speaker vectors; nothing to do"
+        facts = common.task_facts(ctx, params.is_half)
+        reason = f"model version {facts.version} uses no speaker vectors; nothing to do"
         log.info("%s", reason)
-        note = common.manifest(ctx, j, {"skipped": reason})
+        note = common.manifest(ctx, facts, {"skipped": reason})
         names = common.rel_names(common.experiments(ctx), [note])
         return StepResult({EXPERIMENTS: [note]}, owns=common.owner(names), summary=f"skipped: {reason}")
-    j, ann, mine = _setup(ctx, SV_SCRIPT)
-    models = common.fetch_models(ctx, j, ann.languages)
-    exp_dir = common.experiments(ctx) / j.exp
-    _stage_features("5-wav32k", "", "run extract_audio_features first")(ctx, j, ann, mine, exp_dir)
+    facts, ann, mine = _setup(ctx, SV_SCRIPT)
+    models = common.fetch_models(ctx, facts, ann.languages)
+    exp_dir = common.experiments(ctx) / facts.exp
+    _stage_features("5-wav32k", "", "run extract_audio_features first")(ctx, facts, ann, mine, exp_dir)
     expected = {name: exp_dir / "7-sv_cn" / f"{name}.pt" for name in mine}
-    tree = common.build_tree(ctx, j)
+    tree = common.build_tree(ctx, facts)
     inp = ann.write(ctx.work / "upstream-inputs" / "annotations.list")
-    env = _env(ctx, j, tree, common.base_env(tree, j, models), inp, str(ctx.folder(CLIPS)))
+    env = _env(ctx, facts, tree, common.base_env(tree, facts, models), inp, str(ctx.folder(CLIPS)))
     hint = "its traceback is in the log"
     if mine:
         ctx.progress.span(5, 80)
         hint = _run(tree.root, SV_SCRIPT, env, _Follower(ctx, mine, "speaker vectors"))
     _require(expected, "upstream 2-get-sv.py wrote no speaker vector", hint)
-    note = common.manifest(ctx, j, {"items": len(mine), "list": ann.source})
+    note = common.manifest(ctx, facts, {"items": len(mine), "list": ann.source})
     files = [*expected.values(), note]
-    owns = _per_item_owner(ctx, ann, j.exp, {"7-sv_cn": ".pt"}, files)
+    owns = _per_item_owner(ctx, ann, facts.exp, {"7-sv_cn": ".pt"}, files)
     return StepResult(
         {EXPERIMENTS: files},
         owns=owns,

@@ -27,7 +27,7 @@ from sovits_steps.context import StepContext, StepResult
 
 from . import common, environment, listfile, process, scoring
 from . import versions as v
-from .common import Job
+from .common import TaskFacts
 
 SCRIPT = "GPT_SoVITS/inference_cli.py"
 OUTPUT = contract.OUTPUT
@@ -101,9 +101,11 @@ def pick_reference(lines: list[Line], sizes: dict[str, int]) -> Line | None:
     return min(fits)[2] if fits else None
 
 
-def _weight(ctx: StepContext, j: Job, folder: str, wanted: str | None, pattern: re.Pattern[str], field: str) -> str:
+def _weight(
+    ctx: StepContext, facts: TaskFacts, folder: str, wanted: str | None, pattern: re.Pattern[str], field: str
+) -> str:
     """The key of the weight to use: ``wanted`` (a task-relative key or a name in ``folder``), or the newest."""
-    prefix = f"{EXPERIMENTS}/{j.exp}/{folder}/"
+    prefix = f"{EXPERIMENTS}/{facts.exp}/{folder}/"
     names = [info.key[len(prefix) :] for info in ctx.store.iter_objects(prefix)]
     if wanted is None:
         name = newest(names, pattern)
@@ -117,10 +119,10 @@ def _weight(ctx: StepContext, j: Job, folder: str, wanted: str | None, pattern: 
     return key
 
 
-def _reference(ctx: StepContext, j: Job, params: TestInferenceParams, lines: list[Line]) -> Reference:
+def _reference(ctx: StepContext, facts: TaskFacts, params: TestInferenceParams, lines: list[Line]) -> Reference:
     by_clip = {ln.clip: ln for ln in lines}
     if params.ref_audio is None:
-        prefix = f"{EXPERIMENTS}/{j.exp}/{WAV32K}/"
+        prefix = f"{EXPERIMENTS}/{facts.exp}/{WAV32K}/"
         sizes = {info.key[len(prefix) :]: info.size for info in ctx.store.iter_objects(prefix)}
         chosen = pick_reference(lines, sizes)
         if chosen is None:
@@ -132,14 +134,14 @@ def _reference(ctx: StepContext, j: Job, params: TestInferenceParams, lines: lis
     else:
         key = params.ref_audio
         if "/" not in key:
-            key = f"{EXPERIMENTS}/{j.exp}/{WAV32K}/{key}"
+            key = f"{EXPERIMENTS}/{facts.exp}/{WAV32K}/{key}"
         if not ctx.store.exists(key):
             raise InvalidInput(f"ref_audio: {params.ref_audio!r} is not in the task's store", field="ref_audio")
         chosen = by_clip.get(PurePosixPath(key).name)
     text = params.ref_text if params.ref_text is not None else (chosen.text if chosen else "")
-    if not text.strip() and v.info(j.version).lora:
-        raise InvalidInput(f"ref_text: model version {j.version} needs a reference text", field="ref_text")
-    code = chosen.language.lower() if chosen else j.spec.language
+    if not text.strip() and v.info(facts.version).lora:
+        raise InvalidInput(f"ref_text: model version {facts.version} needs a reference text", field="ref_text")
+    code = chosen.language.lower() if chosen else facts.spec.language
     return Reference(key, text, label(params.ref_language, code, REF_CHOICES, "ref_language"))
 
 
@@ -167,32 +169,34 @@ def _download(ctx: StepContext, key: str) -> Path:
 def synthesize(ctx: StepContext) -> StepResult:
     params = ctx.params
     assert isinstance(params, TestInferenceParams)
-    j = common.job(ctx, None, SCRIPT)
-    ann = listfile.load(ctx, j.version)
+    facts = common.task_facts(ctx, None, SCRIPT)
+    ann = listfile.load(ctx, facts.version)
     sovits_key = _weight(
-        ctx, j, v.sovits_weight_dir(j.version), params.sovits_model, sovits_pattern(j.exp), "sovits_model"
+        ctx, facts, v.sovits_weight_dir(facts.version), params.sovits_model, sovits_pattern(facts.exp), "sovits_model"
     )
-    gpt_key = _weight(ctx, j, v.gpt_weight_dir(j.version), params.gpt_model, gpt_pattern(j.exp), "gpt_model")
-    ref = _reference(ctx, j, params, ann.lines)
-    target = label(params.target_language, j.spec.language, TARGET_CHOICES, "target_language")
+    gpt_key = _weight(
+        ctx, facts, v.gpt_weight_dir(facts.version), params.gpt_model, gpt_pattern(facts.exp), "gpt_model"
+    )
+    ref = _reference(ctx, facts, params, ann.lines)
+    target = label(params.target_language, facts.spec.language, TARGET_CHOICES, "target_language")
     languages = {"zh"} if {ref.label, target} & _ZH_LABELS else set()
     languages |= {"en"} if {ref.label, target} & {"英文", "中英混合", "日英混合", "多语种混合"} else set()
-    models = common.fetch_models(ctx, j, languages)
+    models = common.fetch_models(ctx, facts, languages)
     ctx.progress.update(0.1, "staging weights and the reference clip")
     ref_path = _download(ctx, ref.key)
     ref_seconds = _check_length(ref_path, "ref_audio")
     sovits = _download(ctx, sovits_key)
     gpt = _download(ctx, gpt_key)
     out_dir = ctx.folder(OUTPUT)
-    tree = common.build_tree(ctx, j, output=out_dir)
+    tree = common.build_tree(ctx, facts, output=out_dir)
     inputs = ctx.work / "inference-inputs"
     ref_text = inputs / "ref_text.txt"
     target_text = inputs / "target_text.txt"
     ref_text.write_text(ref.text, encoding="utf-8")
     target_text.write_text(params.target_text, encoding="utf-8")
-    device = j.devices[0] if j.devices else ""
+    device = facts.devices[0] if facts.devices else ""
     env = environment.inference(
-        common.base_env(tree, j, models), gpt_path=str(gpt), sovits_path=str(sovits), device=device
+        common.base_env(tree, facts, models), gpt_path=str(gpt), sovits_path=str(sovits), device=device
     )
     argv = process.command(
         SCRIPT,
@@ -221,9 +225,9 @@ def synthesize(ctx: StepContext) -> StepResult:
         raise InvalidInput(
             f"upstream inference_cli.py exited 0 but wrote no {OUTPUT}/{OUTPUT_WAV}; see the log", field=OUTPUT
         )
-    level = check_output(wav, j.version, f"is {sovits_key} a {j.version} model?")
+    level = check_output(wav, facts.version, f"is {sovits_key} a {facts.version} model?")
     ctx.progress.update(0.9, "scoring the sentence")
-    score = scoring.score_sentence(ctx, params, ref_path, wav, scoring.language_of(target, j.spec.language))
+    score = scoring.score_sentence(ctx, params, ref_path, wav, scoring.language_of(target, facts.spec.language))
     quality = out_dir / QUALITY
     quality.write_text(json.dumps(score, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     report = out_dir / REPORT

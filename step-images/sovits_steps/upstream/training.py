@@ -23,7 +23,7 @@ from sovits_steps.context import StepContext, StepResult
 
 from . import common, configs, losses, process, runtree, shards
 from . import versions as v
-from .common import Job
+from .common import TaskFacts
 from .mirror import Mirror
 from .runtree import RunTree
 
@@ -97,41 +97,43 @@ def s1_export(exp: str, epoch: int) -> str:
     return f"{exp}-e{epoch}.ckpt"
 
 
-def _settings(j: Job, epochs: int, batch: int | None, every: int, latest: bool, weights: bool) -> configs.TrainSettings:
+def _settings(
+    facts: TaskFacts, epochs: int, batch: int | None, every: int, latest: bool, weights: bool
+) -> configs.TrainSettings:
     save_every = configs.effective_save_every(epochs, every)
     if save_every != every:
         log.info("saving every %d epochs instead of %d so that epoch %d is exported", save_every, every, epochs)
     return configs.TrainSettings(
-        exp=j.exp,
-        version=j.version,
+        exp=facts.exp,
+        version=facts.version,
         epochs=epochs,
         save_every=save_every,
-        batch_size=batch or j.spec.batch_size,
-        is_half=j.is_half,
-        devices=j.devices,
+        batch_size=batch or facts.spec.batch_size,
+        is_half=facts.is_half,
+        devices=facts.devices,
         if_save_latest=latest,
         if_save_every_weights=weights,
     )
 
 
-def _stage(ctx: StepContext, j: Job, tables: tuple[shards.Table, ...], folders: tuple[str, ...]) -> None:
+def _stage(ctx: StepContext, facts: TaskFacts, tables: tuple[shards.Table, ...], folders: tuple[str, ...]) -> None:
     for table in tables:
-        shards.ensure_merged(ctx.store, j.exp, table)
-    names = {f"{j.exp}/{t.merged}" for t in tables}
-    heads = tuple(f"{j.exp}/{folder}/" for folder in folders)
+        shards.ensure_merged(ctx.store, facts.exp, table)
+    names = {f"{facts.exp}/{t.merged}" for t in tables}
+    heads = tuple(f"{facts.exp}/{folder}/" for folder in folders)
     ctx.progress.update(0.0, "staging inputs and checkpoints")
     ctx.stage_in(EXPERIMENTS, select=lambda name: name in names or name.startswith(heads))
     for table in tables:
-        text = (common.experiments(ctx) / j.exp / table.merged).read_text(encoding="utf-8")
+        text = (common.experiments(ctx) / facts.exp / table.merged).read_text(encoding="utf-8")
         if not shards.rows(table, text):
             raise InvalidInput(
-                f"{EXPERIMENTS}/{j.exp}/{table.merged} has no rows; run {table.producer} again", field=EXPERIMENTS
+                f"{EXPERIMENTS}/{facts.exp}/{table.merged} has no rows; run {table.producer} again", field=EXPERIMENTS
             )
 
 
 def _train(
     ctx: StepContext,
-    j: Job,
+    facts: TaskFacts,
     tree: RunTree,
     env: dict[str, str],
     argv: list[str],
@@ -144,7 +146,7 @@ def _train(
     """Run the trainer with ``watched`` (under the experiment) mirrored; the files it changed."""
     root = common.experiments(ctx)
     before = common.snapshot(root)
-    mirror = Mirror(ctx.store, EXPERIMENTS, root, [f"{j.exp}/{w}" for w in watched], ctx.staged)
+    mirror = Mirror(ctx.store, EXPERIMENTS, root, [f"{facts.exp}/{w}" for w in watched], ctx.staged)
 
     def on_line(line: str) -> None:
         done = fraction(line)
@@ -170,46 +172,53 @@ def _train(
 
 
 def _result(
-    ctx: StepContext, j: Job, changed: list[Path], mirrored: list[str], record: dict[str, object], summary: str
+    ctx: StepContext,
+    facts: TaskFacts,
+    changed: list[Path],
+    mirrored: list[str],
+    record: dict[str, object],
+    summary: str,
 ) -> StepResult:
     root = common.experiments(ctx)
     # Checkpoint folders mirror deletions too (if_save_latest keeps only the newest).
-    kept = [p for folder in mirrored for p in common.files_under(root / j.exp / folder)]
-    note = common.manifest(ctx, j, record)
+    kept = [p for folder in mirrored for p in common.files_under(root / facts.exp / folder)]
+    note = common.manifest(ctx, facts, record)
     files = sorted({*changed, *kept, note})
-    heads = [f"{j.exp}/{folder}/" for folder in mirrored]
+    heads = [f"{facts.exp}/{folder}/" for folder in mirrored]
     return StepResult({EXPERIMENTS: files}, owns=common.owner(common.rel_names(root, files), heads), summary=summary)
 
 
 def train_sovits(ctx: StepContext) -> StepResult:
     params = ctx.params
     assert isinstance(params, TrainSovitsParams)
-    j = common.job(ctx, params.is_half)
-    script = v.s2_script(j.version)
-    runtree.check_checkout(j.checkout, script)
-    info = v.info(j.version)
-    epochs = params.epochs or j.spec.epochs_s2
-    s = _settings(j, epochs, params.batch_size, params.save_every_epoch, params.if_save_latest,
+    facts = common.task_facts(ctx, params.is_half)
+    script = v.s2_script(facts.version)
+    runtree.check_checkout(facts.checkout, script)
+    info = v.info(facts.version)
+    epochs = params.epochs or facts.spec.epochs_s2
+    s = _settings(facts, epochs, params.batch_size, params.save_every_epoch, params.if_save_latest,
                   params.if_save_every_weights)  # fmt: skip
     lora = params.lora_rank if info.lora else None
-    ckpt_dir = v.s2_checkpoint_dir(j.version, params.lora_rank)
-    inputs = ["4-cnhubert", "5-wav32k"] + (["7-sv_cn"] if v.has_speaker_vectors(j.version) else [])
-    _stage(ctx, j, (shards.TEXT,), (*inputs, ckpt_dir))
-    _require_inputs(ctx, j, inputs)
-    models = common.fetch_models(ctx, j, ())
-    tree = common.build_tree(ctx, j)
+    ckpt_dir = v.s2_checkpoint_dir(facts.version, params.lora_rank)
+    inputs = ["4-cnhubert", "5-wav32k"] + (["7-sv_cn"] if v.has_speaker_vectors(facts.version) else [])
+    _stage(ctx, facts, (shards.TEXT,), (*inputs, ckpt_dir))
+    _require_inputs(ctx, facts, inputs)
+    models = common.fetch_models(ctx, facts, ())
+    tree = common.build_tree(ctx, facts)
     (tree.exp_dir / ckpt_dir).mkdir(parents=True, exist_ok=True)  # the saver moves files into it (trap 7)
-    template = configs.read_template(j.checkout, info.s2_template)
+    template = configs.read_template(facts.checkout, info.s2_template)
     data = configs.s2_config(template, s, text_low_lr_rate=params.text_low_lr_rate, lora_rank=params.lora_rank,
                              grad_ckpt=params.grad_ckpt)  # fmt: skip
     config = configs.write_json(tree.temp / "tmp_s2.json", data)
     ctx.store.put_file("config_s2.json", config)
-    weights = v.sovits_weight_dir(j.version)
+    weights = v.sovits_weight_dir(facts.version)
     argv = process.command(script, "--config", tree.rel(config))
-    changed = _train(ctx, j, tree, common.base_env(tree, j, models), argv, watched=[ckpt_dir, weights],
+    changed = _train(ctx, facts, tree, common.base_env(tree, facts, models), argv, watched=[ckpt_dir, weights],
                      fraction=S2Progress(epochs), points=losses.S2Losses(), epochs=epochs)  # fmt: skip
     local = sorted(p.name for p in (tree.exp_dir / weights).glob("*.pth"))
-    final = s2_exports(local, j.exp, epochs, lora) or s2_exports(_stored(ctx, j, weights), j.exp, epochs, lora)
+    final = s2_exports(local, facts.exp, epochs, lora) or s2_exports(
+        _stored(ctx, facts, weights), facts.exp, epochs, lora
+    )
     if params.if_save_every_weights and not final:
         raise InvalidInput(
             f"upstream {Path(script).name} exited 0 but exported no weights for epoch {epochs} to "
@@ -224,7 +233,7 @@ def train_sovits(ctx: StepContext) -> StepResult:
               "exported": final, "checkpoints": ckpt_dir}  # fmt: skip
     return _result(
         ctx,
-        j,
+        facts,
         changed,
         [ckpt_dir],
         record,
@@ -236,20 +245,20 @@ def train_gpt(ctx: StepContext) -> StepResult:
     params = ctx.params
     assert isinstance(params, TrainGptParams)
     script = "GPT_SoVITS/s1_train.py"
-    j = common.job(ctx, params.is_half, script)
-    info = v.info(j.version)
-    epochs = params.epochs or j.spec.epochs_s1
-    s = _settings(j, epochs, params.batch_size, params.save_every_n_epoch, params.if_save_latest,
+    facts = common.task_facts(ctx, params.is_half, script)
+    info = v.info(facts.version)
+    epochs = params.epochs or facts.spec.epochs_s1
+    s = _settings(facts, epochs, params.batch_size, params.save_every_n_epoch, params.if_save_latest,
                   params.if_save_every_weights)  # fmt: skip
-    ckpt_dir = f"{v.s1_output_dir(j.version)}/ckpt"
-    _stage(ctx, j, (shards.TEXT, shards.SEMANTIC), ("3-bert", ckpt_dir))
-    models = common.fetch_models(ctx, j, ())
-    tree = common.build_tree(ctx, j)
-    template = configs.read_template(j.checkout, info.s1_template)
+    ckpt_dir = f"{v.s1_output_dir(facts.version)}/ckpt"
+    _stage(ctx, facts, (shards.TEXT, shards.SEMANTIC), ("3-bert", ckpt_dir))
+    models = common.fetch_models(ctx, facts, ())
+    tree = common.build_tree(ctx, facts)
+    template = configs.read_template(facts.checkout, info.s1_template)
     config = configs.write_yaml(tree.temp / "tmp_s1.yaml", configs.s1_config(template, s, if_dpo=params.if_dpo))
     ctx.store.put_file("config_s1.yaml", config)
-    env = common.base_env(tree, j, models)
-    env["_CUDA_VISIBLE_DEVICES"] = ",".join(j.devices)  # s1 takes commas (trap 2)
+    env = common.base_env(tree, facts, models)
+    env["_CUDA_VISIBLE_DEVICES"] = ",".join(facts.devices)  # s1 takes commas (trap 2)
     env["hz"] = "25hz"
     # Lightning draws its bar with rich, which in a pipe prints one line when training ends; as a
     # terminal without colours it redraws the bar (`\r`, erase-line) as batches go by.
@@ -257,12 +266,12 @@ def train_gpt(ctx: StepContext) -> StepResult:
     # Resuming, Lightning loads its own checkpoint with torch's default, weights_only since torch
     # 2.6, which refuses the config objects s1 pickles in it. The checkpoint is the task's own.
     env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
-    weights = v.gpt_weight_dir(j.version)
+    weights = v.gpt_weight_dir(facts.version)
     argv = process.command(script, "--config_file", tree.rel(config))
-    changed = _train(ctx, j, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs),
+    changed = _train(ctx, facts, tree, env, argv, watched=[ckpt_dir, weights], fraction=S1Progress(epochs),
                      points=losses.s1_losses, epochs=epochs)  # fmt: skip
-    final = s1_export(j.exp, epochs)
-    exported = (tree.exp_dir / weights / final).is_file() or final in _stored(ctx, j, weights)
+    final = s1_export(facts.exp, epochs)
+    exported = (tree.exp_dir / weights / final).is_file() or final in _stored(ctx, facts, weights)
     if params.if_save_every_weights and not exported:
         raise InvalidInput(
             f"upstream s1_train.py exited 0 but exported no {weights}/{final}; see the log", field=EXPERIMENTS
@@ -278,7 +287,7 @@ def train_gpt(ctx: StepContext) -> StepResult:
     }
     return _result(
         ctx,
-        j,
+        facts,
         changed,
         [ckpt_dir],
         record,
@@ -286,15 +295,15 @@ def train_gpt(ctx: StepContext) -> StepResult:
     )
 
 
-def _stored(ctx: StepContext, j: Job, folder: str) -> list[str]:
+def _stored(ctx: StepContext, facts: TaskFacts, folder: str) -> list[str]:
     """Exports already in the store: a run resumed past its last epoch exports nothing new."""
-    prefix = f"{EXPERIMENTS}/{j.exp}/{folder}/"
+    prefix = f"{EXPERIMENTS}/{facts.exp}/{folder}/"
     return [info.key[len(prefix) :] for info in ctx.store.iter_objects(prefix)]
 
 
-def _require_inputs(ctx: StepContext, j: Job, folders: list[str]) -> None:
+def _require_inputs(ctx: StepContext, facts: TaskFacts, folders: list[str]) -> None:
     """s2 keeps items present in every input; name what is missing instead of its bare assert."""
-    exp_dir = common.experiments(ctx) / j.exp
+    exp_dir = common.experiments(ctx) / facts.exp
     names = shards.rows(shards.TEXT, (exp_dir / shards.TEXT.merged).read_text(encoding="utf-8"))
     for folder in folders:
         suffix = "" if folder == "5-wav32k" else ".pt"
