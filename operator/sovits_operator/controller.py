@@ -6,7 +6,9 @@ see latest.py), observe its Jobs from the watch caches, call the pure ``reconcil
 the status, then act. Status is written before any Job is created, so a restarted operator
 finds every Job it may have created named in the status. Triggers for a task that already
 has a pass waiting are dropped: that pass sees their news; so are Job events that change
-nothing reconcile reads (a pod started, a count went up).
+nothing reconcile reads (a pod started, a count went up), and events of Jobs whose outcome
+the status already holds (finished, TTL set): that is history, which a restarted operator
+otherwise replays, a pass per retained Job, before its first task's pass.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from pydantic import ValidationError
 from . import dataset_store, metrics
 from .errors import SovitsError
 from .jobs import Labels, build_job, task_prefix, ttl_patch
-from .kube import Kube, status_patch
-from .latest import Key, Latest
+from .kube import KubeCalls, status_patch
+from .latest import Key, Latest, key_of
 from .model import TrainingTask, TrainingTaskStatus
-from .observe import observe_job, prune_job
+from .observe import is_recorded, observe_job, prune_job
 from .progress import read_progress
 from .reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
 from .settings import Settings
@@ -57,7 +59,7 @@ def decision_line(namespace: str, name: str, event: Event) -> str:
 
 
 class Controller:
-    def __init__(self, settings: Settings, kube: Kube, post_event: EventPoster) -> None:
+    def __init__(self, settings: Settings, kube: KubeCalls, post_event: EventPoster) -> None:
         self.settings = settings
         self.kube = kube
         self.post_event = post_event
@@ -87,10 +89,9 @@ class Controller:
     def task_seen(self, body: Mapping[str, Any], gone: bool) -> None:
         """A watch event of a task: keep its body for the next pass (forget it once gone)."""
         if gone:
-            meta = body.get("metadata") or {}
-            self.latest.drop((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+            self.latest.drop(key_of(body))
         else:
-            self.latest.offer(body)
+            self.latest.watched(body)
 
     async def job_changed(self, namespace: str, task: str, job: Mapping[str, Any], gone: bool) -> None:
         """Reconcile ``task`` on news of its ``job``, unless nothing reconcile reads has changed."""
@@ -99,11 +100,13 @@ class Controller:
         seen = prune_job(job)
         if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
             self._expired.discard(key)
-        if gone:
+        if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
-        else:
-            if self._jobs_seen.get(key) == seen:
+            if is_recorded(seen):  # history: the status holds its outcome
                 return
+        elif self._jobs_seen.get(key) == seen:
+            return
+        else:
             self._jobs_seen[key] = seen
         try:
             await self.reconcile(namespace, task)
@@ -187,7 +190,7 @@ class Controller:
         if raw is None:
             raw = await self.kube.get_task(namespace, name)
             if raw is not None and not raw["metadata"].get("deletionTimestamp"):
-                self.latest.offer(raw)
+                self.latest.answered(raw)
         for _ in range(MAX_PASSES):
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
@@ -206,7 +209,7 @@ class Controller:
                 except Exception:
                     self.latest.drop(key)  # the write may or may not have landed: read fresh next time
                     raise
-                self.latest.offer(raw)
+                self.latest.answered(raw)
             await self._act(task, raw, outcome)
             self.phases.set(uid, outcome.status.phase)
             if old == new:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
 from .model import GROUP, PLURAL, VERSION
@@ -43,6 +43,17 @@ def _translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, OSError) or type(exc).__module__.startswith("urllib3"):
         return Retryable(f"{what}: {exc}")
     return exc
+
+
+class KubeCalls(Protocol):
+    """The calls the Controller makes: ``Kube`` against an API server, a fake in unit tests."""
+
+    async def get_task(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def patch_task_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    async def create_job(self, namespace: str, body: dict[str, Any]) -> bool: ...
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+    async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]: ...
 
 
 class Kube:

@@ -1,18 +1,28 @@
 """The newest TrainingTask bodies seen, so a reconcile pass needs no fresh read of its task.
 
-Bodies arrive from the watch stream and from our own status writes (a patch answers with the
-object as written, ahead of the stream). Only the operator writes status, so the newest body
-seen holds the recorded status; a spec change still on its way arrives as a watch event and
-triggers a pass of its own. A body replaces another only when its resourceVersion is at
-least as high: a late watch event must not bring back a status we have since overwritten.
-resourceVersions are compared as the integers the API server hands out (etcd revisions);
-one that is not an integer is not kept, and the pass reads the task fresh, as it did before.
+Bodies arrive from the watch stream and from the API server's answers to our own requests (a
+status patch answers with the object as written, ahead of the stream; a read answers with the
+object as it is). Only the operator writes status, so after a write the newest body is the
+write's answer until the stream shows that same object.
+
+resourceVersions are opaque (Kubernetes API conventions): they are compared for equality,
+never ordered. The stream delivers one object's versions in order, so after a write the
+stream's events are older than the write's answer until the event with the write's
+resourceVersion comes; those are skipped. A higher ``metadata.generation`` (a spec change,
+ordered by the API conventions) or a deletion is news the write's answer cannot hold, and is
+taken at once. An answered version the stream never shows (a watch relisted past it) is waited
+for at most ``AWAIT_S``.
+
+Bodies of finished tasks (completed, failed, cancelled) are not kept: a pass for one reads it
+fresh, and there are few, while their count grows without end.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 Key = tuple[str, str]  # namespace, name
@@ -21,13 +31,13 @@ Key = tuple[str, str]  # namespace, name
 # managedFields nor kopf's annotations, which would double the memory of every body.
 METADATA_KEPT = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "resourceVersion",
                  "deletionTimestamp")  # fmt: skip
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+AWAIT_S = 30.0
 
 
-def version(body: Mapping[str, Any]) -> int | None:
-    try:
-        return int(body["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return None
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
 def pruned(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,31 +54,77 @@ def pruned(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(kept)
 
 
-class Latest:
-    """The newest body per task (namespace, name)."""
+def is_finished(body: Mapping[str, Any]) -> bool:
+    return (body.get("status") or {}).get("phase") in FINISHED
 
-    def __init__(self) -> None:
+
+@dataclass(frozen=True)
+class Answered:
+    """The API server's answer to our request, which the stream may not have shown yet."""
+
+    version: str
+    generation: int
+    until: float  # monotonic seconds
+
+    def superseded_by(self, streamed: Mapping[str, Any], now: float) -> bool:
+        """Whether a watch event is at least as new as the write (else it is older: skip it)."""
+        meta = streamed.get("metadata") or {}
+        return (
+            meta.get("resourceVersion") == self.version
+            or _generation(streamed) > self.generation
+            or bool(meta.get("deletionTimestamp"))
+            or now >= self.until
+        )
+
+
+def _generation(body: Mapping[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("generation") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class Latest:
+    """The newest body per task (namespace, name), unless the task has finished."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._bodies: dict[Key, dict[str, Any]] = {}
+        self._answered: dict[Key, Answered] = {}
+        self._clock = clock
 
     def get(self, key: Key) -> dict[str, Any] | None:
         return self._bodies.get(key)
 
-    def offer(self, body: Mapping[str, Any]) -> None:
-        """Keep ``body`` unless a newer one of the same task is already kept."""
-        meta = body.get("metadata") or {}
-        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        offered = version(body)
-        if offered is None:
+    def watched(self, body: Mapping[str, Any]) -> None:
+        """A watch event: keep it unless an answer of ours, not yet streamed, is newer."""
+        key = key_of(body)
+        answered = self._answered.get(key)
+        if answered is not None:
+            if not answered.superseded_by(body, self._clock()):
+                return
+            del self._answered[key]
+        self._keep(key, body)
+
+    def answered(self, body: Mapping[str, Any]) -> None:
+        """The answer to our own write or read: as new as anything the stream has shown so far."""
+        key = key_of(body)
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if not version:
+            self.drop(key)
+            return
+        self._answered[key] = Answered(str(version), _generation(body), self._clock() + AWAIT_S)
+        self._keep(key, body)
+
+    def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
+        if is_finished(body):
             self._bodies.pop(key, None)
-            return
-        kept = self._bodies.get(key)
-        if kept is not None and (version(kept) or 0) > offered:
-            return
-        self._bodies[key] = pruned(body)
+        else:
+            self._bodies[key] = pruned(body)
 
     def drop(self, key: Key) -> None:
-        """Forget ``key``'s body (the task is gone, or a write's outcome is unknown)."""
+        """Forget ``key`` (the task is gone, or a write's outcome is unknown): read it fresh next."""
         self._bodies.pop(key, None)
+        self._answered.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._bodies)

@@ -1,10 +1,12 @@
-"""The newest task bodies seen: what a reconcile pass starts from instead of a fresh read."""
+"""The newest task bodies seen: what a reconcile pass starts from instead of a fresh read.
+
+resourceVersions here are words with no order, as the API conventions allow."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sovits_operator.latest import Latest
+from sovits_operator.latest import AWAIT_S, Latest
 from sovits_operator.model import TrainingTask
 
 KEY = ("ns", "voice1")
@@ -29,34 +31,74 @@ def phase_of(latest: Latest) -> str:
     return str(kept["status"]["phase"])
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_late_watch_event_does_not_bring_back_a_status_written_since() -> None:
     latest = Latest()
-    latest.offer(body("120", phase="completed"))  # our status patch's answer
-    latest.offer(body("100", phase="running"))  # the stream catching up
-    assert phase_of(latest) == "completed"
-
-
-def test_a_body_at_least_as_new_replaces_the_kept_one() -> None:
-    latest = Latest()
-    latest.offer(body("9", phase="created"))
-    latest.offer(body("10", phase="running"))  # numerically newer, though "10" < "9" as text
+    latest.watched(body("b7", phase="created"))
+    latest.answered(body("a3", phase="running"))  # our status patch's answer
+    latest.watched(body("b7", phase="created"))  # the stream catching up, in its own order
     assert phase_of(latest) == "running"
-    latest.offer(body("10", phase="completed"))
-    assert phase_of(latest) == "completed"
 
 
-def test_a_body_without_an_integer_resource_version_is_not_kept_and_forces_a_fresh_read() -> None:
+def test_once_the_stream_shows_our_write_its_later_events_are_taken_in_order() -> None:
     latest = Latest()
-    latest.offer(body("7"))
-    latest.offer(body("opaque-1"))
+    latest.answered(body("a3", phase="running"))
+    latest.watched(body("a3", phase="running"))
+    latest.watched(body("0", phase="running", labels={"team": "b"}))  # no order: "0" is newer by position
+    kept = latest.get(KEY)
+    assert kept is not None and kept["metadata"]["labels"] == {"team": "b"}
+
+
+def test_a_spec_change_is_news_even_before_the_stream_shows_our_write() -> None:
+    latest = Latest()
+    latest.answered(body("a3", phase="running"))
+    changed = body("c9", phase="running", generation=2)
+    changed["spec"]["cancel"] = True
+    latest.watched(changed)
+    kept = latest.get(KEY)
+    assert kept is not None and kept["spec"].get("cancel") is True
+
+
+def test_a_write_the_stream_never_shows_is_waited_for_only_a_while() -> None:
+    clock = Clock()
+    latest = Latest(clock)
+    latest.answered(body("a3", phase="running"))
+    latest.watched(body("z1", phase="running", labels={"relisted": "yes"}))
+    assert "labels" not in (latest.get(KEY) or {}).get("metadata", {})
+    clock.now = AWAIT_S
+    latest.watched(body("z1", phase="running", labels={"relisted": "yes"}))
+    kept = latest.get(KEY)
+    assert kept is not None and kept["metadata"]["labels"] == {"relisted": "yes"}
+
+
+def test_a_finished_task_is_not_kept_and_its_older_events_do_not_bring_it_back() -> None:
+    latest = Latest()
+    latest.watched(body("a1", phase="running"))
+    latest.answered(body("a2", phase="completed"))
     assert latest.get(KEY) is None
-    latest.offer(body(None))
+    latest.watched(body("a1", phase="running"))  # late: must not look like a running task
+    assert latest.get(KEY) is None
+    latest.watched(body("a2", phase="completed"))
+    assert latest.get(KEY) is None and len(latest) == 0
+
+
+def test_an_answer_without_a_resource_version_forces_a_fresh_read() -> None:
+    latest = Latest()
+    latest.watched(body("7"))
+    latest.answered(body(None))
     assert latest.get(KEY) is None
 
 
 def test_a_kept_body_leaves_out_managed_fields_and_annotations_and_still_parses_as_a_task() -> None:
     latest = Latest()
-    latest.offer(body("3", managedFields=[{"manager": "kubectl"}], annotations={"sovits.io/last-handled": "{}"}))
+    latest.watched(body("3", managedFields=[{"manager": "kubectl"}], annotations={"sovits.io/last-handled": "{}"}))
     kept = latest.get(KEY)
     assert kept is not None
     assert "managedFields" not in kept["metadata"] and "annotations" not in kept["metadata"]
@@ -67,7 +109,7 @@ def test_a_kept_body_leaves_out_managed_fields_and_annotations_and_still_parses_
 def test_a_kept_body_is_a_copy_that_later_edits_of_the_event_do_not_reach() -> None:
     latest = Latest()
     original = body("3")
-    latest.offer(original)
+    latest.watched(original)
     original["status"]["phase"] = "failed"
     original["spec"]["pipeline"] = None
     kept = latest.get(KEY)
@@ -76,6 +118,6 @@ def test_a_kept_body_is_a_copy_that_later_edits_of_the_event_do_not_reach() -> N
 
 def test_a_dropped_task_is_read_fresh_again() -> None:
     latest = Latest()
-    latest.offer(body("3"))
+    latest.watched(body("3"))
     latest.drop(KEY)
     assert latest.get(KEY) is None and len(latest) == 0
