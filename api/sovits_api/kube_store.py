@@ -7,18 +7,15 @@ mutation, PUT with the read resourceVersion, and on 409 read again and retry.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-import urllib3
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
-from sovits_operator.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
+from sovits_operator import kube
+from sovits_operator.errors import Conflict, InvalidInput, NotFound, Retryable
 from sovits_operator.model import (
     API_VERSION,
     GROUP,
@@ -36,7 +33,6 @@ from .store import Mutation, Page
 
 T = TypeVar("T")
 UPDATE_ATTEMPTS = 8
-REQUEST_TIMEOUT_S = 30.0
 FIELD_MANAGER = "sovits-api"
 
 
@@ -45,13 +41,8 @@ def _utcnow() -> datetime:
 
 
 def api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
-    """A client from a kubeconfig (argument, $KUBECONFIG, ~/.kube/config) or the pod's account."""
-    if kubeconfig is None and "KUBECONFIG" not in os.environ and "KUBERNETES_SERVICE_HOST" in os.environ:
-        configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return k8s.ApiClient(configuration)
-    client: k8s.ApiClient = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    return client
+    """A client with the operator's credential order (sovits_operator.kube.configuration)."""
+    return cast(k8s.ApiClient, kube.api_client(kubeconfig))
 
 
 class KubeTaskStore:
@@ -103,7 +94,7 @@ class KubeTaskStore:
             kwargs["_continue"] = continue_token
         try:
             result = _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, **kwargs)
-        except _Expired:
+        except kube.Expired:
             raise InvalidInput("continue: the token expired; list again from the start", field="continue") from None
         except InvalidInput as exc:
             if continue_token:
@@ -166,40 +157,6 @@ def _task_named(task_id: str) -> Iterator[None]:
         raise NotFound(f"task {task_id} not found", field="task_id") from exc
 
 
-class _Expired(SovitsError):
-    code = "gone"
-
-
 def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """One API call with the kubernetes client's errors translated into the domain's."""
-    try:
-        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
-    except k8s.ApiException as exc:
-        raise _translate(exc) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise Retryable(f"kubernetes API unreachable: {exc}") from exc
-
-
-def _translate(exc: k8s.ApiException) -> SovitsError:
-    message = _status_message(exc)
-    status = exc.status or 0
-    if status == 404:
-        return NotFound(message)
-    if status == 409:
-        return Conflict(message)
-    if status == 410:
-        return _Expired(message)
-    if status in (400, 422):
-        return InvalidInput(message)
-    if status in (401, 403):
-        # The API's own service account lacks rights: an operator error, not the caller's.
-        return SovitsError(f"kubernetes API refused the API's credentials: {message}")
-    return Retryable(f"kubernetes API error {status}: {message}")
-
-
-def _status_message(exc: k8s.ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "")
-        return str(body.get("message") or exc.reason)
-    except (ValueError, AttributeError):
-        return str(exc.reason or exc.status)
+    """One API call through the shared adapter (its timeout, its error mapping)."""
+    return cast(T, kube.call(fn, *args, **kwargs))

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import kopf
 
-from . import metrics
+from . import kube, metrics
 from .controller import Controller
 from .errors import SovitsError
 from .jobs import Labels
@@ -68,6 +68,23 @@ def _translated(exc: SovitsError) -> kopf.TemporaryError | kopf.PermanentError:
     return kopf.PermanentError(exc.message)
 
 
+def connection_info(found: Any) -> kopf.ConnectionInfo:
+    """kopf's watches log in with the credentials our own calls use (kube.configuration), not
+    with kopf's order (service account before $KUBECONFIG), so both always talk as one user."""
+    scheme, token = kube.bearer(found)
+    return kopf.ConnectionInfo(
+        server=found.host,
+        ca_path=found.ssl_ca_cert,
+        insecure=not found.verify_ssl,
+        username=found.username or None,
+        password=found.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=found.cert_file,
+        private_key_path=found.key_file,
+    )
+
+
 def controller_of(memo: Any) -> Controller:
     """The operator's state: one Controller, put into kopf's ``memo`` at start-up (handlers get
     shallow copies of that memo, which share it)."""
@@ -104,14 +121,14 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
 
 def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> Any:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(kube.configuration())
 
     @kopf.on.startup(id="startup", registry=registry)
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         asyncio.get_running_loop().set_default_executor(Kube.executor())
-        kube = await asyncio.to_thread(Kube.connect)
-        memo.controller = Controller(settings, kube, _post_event)
+        calls = await asyncio.to_thread(Kube.connect)
+        memo.controller = Controller(settings, calls, _post_event)
         memo.metrics = None
         if settings.operator.metrics_port:
             memo.metrics = await metrics.serve(settings.operator.metrics_host, settings.operator.metrics_port)

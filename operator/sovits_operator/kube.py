@@ -1,14 +1,20 @@
-"""The operator's own Kubernetes calls, each run in a worker thread.
+"""The one Kubernetes adapter: client set-up, error mapping and timeouts for the operator
+(its own calls and kopf's watches) and the API (its task store).
 
-The ``kubernetes`` client blocks, so every call goes through ``asyncio.to_thread`` and never
-holds the event loop. Its ``ApiException`` is translated here, once, into the domain errors
-(``NotFound``, ``Conflict``, ``Retryable``, ``InvalidInput``) that callers branch on.
+Credentials are found in one order everywhere: an explicit kubeconfig, then ``$KUBECONFIG``,
+then the pod's service account, then ``~/.kube/config`` (kubectl's order, with the
+service account where kubectl has none). The ``kubernetes`` client blocks, so the operator
+runs every call through ``asyncio.to_thread`` and never holds the event loop. Every call has a
+timeout, and its ``ApiException`` is translated here, once, into the domain errors
+(``NotFound``, ``Conflict``, ``Expired``, ``InvalidInput``, ``Retryable``) callers branch on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -18,31 +24,93 @@ from .model import GROUP, PLURAL, VERSION
 
 # Concurrent blocking API calls (each in a worker thread, each with its pooled connection).
 API_THREADS = 32
+REQUEST_TIMEOUT_S = 30.0
+
+
+class Expired(SovitsError):
+    """A list's continue token (or a watch's resourceVersion) is too old: HTTP 410 Gone."""
+
+    code = "gone"
+
+
+def configuration(kubeconfig: str | None = None) -> Any:
+    """A ``kubernetes.client.Configuration`` from the first credentials found, in the order above."""
+    from kubernetes import client, config
+
+    found = client.Configuration()
+    if kubeconfig is None and "KUBECONFIG" not in os.environ and "KUBERNETES_SERVICE_HOST" in os.environ:
+        config.load_incluster_config(client_configuration=found)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=found)  # type: ignore[no-untyped-call]
+    # One pooled connection per worker thread: a full pool would open (TLS) and drop one per call.
+    found.connection_pool_maxsize = API_THREADS
+    return found
+
+
+def api_client(kubeconfig: str | None = None) -> Any:
+    """A ``kubernetes.client.ApiClient`` with the credentials of ``configuration``."""
+    from kubernetes import client
+
+    return client.ApiClient(configuration(kubeconfig))
+
+
+def bearer(found: Any) -> tuple[str | None, str | None]:
+    """The (scheme, token) of a configuration's Authorization header, if it has one."""
+    header = found.get_api_key_with_prefix("BearerToken") or found.get_api_key_with_prefix("authorization")
+    if not header:
+        return None, None
+    scheme, _, token = str(header).partition(" ")
+    return (scheme, token) if token else (None, scheme)
+
+
+def status_message(exc: Any) -> str:
+    """The API server's own words from an ``ApiException`` (its Status object), else its reason."""
+    try:
+        return str(json.loads(exc.body or "").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason or exc.status)
+
+
+def translate(exc: Exception, what: str = "") -> Exception:
+    """The domain error for a failed call (``exc`` itself when it is no client or network error)."""
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        message = f"{what}: {status_message(exc)}" if what else status_message(exc)
+        if status == 404:
+            return NotFound(message)
+        if status == 409:
+            return Conflict(message)
+        if status == 410:
+            return Expired(message)
+        if status in (400, 422):
+            return InvalidInput(message)
+        if status in (401, 403):
+            # Our own service account lacks rights: an operator's error, not the caller's.
+            return SovitsError(f"the kubernetes API refused our credentials: {message}")
+        if status == 429 or status >= 500:
+            return Retryable(message)
+        return SovitsError(message)
+    if isinstance(exc, OSError) or type(exc).__module__.startswith("urllib3"):
+        return Retryable(f"{what + ': ' if what else ''}kubernetes API unreachable: {exc}")
+    return exc
+
+
+def call(fn: Callable[..., Any], *args: Any, what: str = "", **kwargs: Any) -> Any:
+    """One blocking API call with the timeout, its errors translated."""
+    try:
+        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+    except Exception as exc:
+        translated = translate(exc, what)
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A merge patch turning status ``old`` into ``new``: lists are replaced, vanished keys nulled."""
     return {"status": {**{key: None for key in old if key not in new}, **new}}
-
-
-def _translate(exc: Exception, what: str) -> Exception:
-    from kubernetes.client.exceptions import ApiException
-
-    if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        detail = f"{what}: {status} {exc.reason}"
-        if status == 404:
-            return NotFound(detail)
-        if status == 409:
-            return Conflict(detail)
-        if status in (400, 422):
-            return InvalidInput(f"{detail}: {exc.body}")
-        if status == 429 or status >= 500:
-            return Retryable(detail)
-        return SovitsError(detail)
-    if isinstance(exc, OSError) or type(exc).__module__.startswith("urllib3"):
-        return Retryable(f"{what}: {exc}")
-    return exc
 
 
 class KubeCalls(Protocol):
@@ -67,17 +135,7 @@ class Kube:
 
     @classmethod
     def connect(cls) -> Kube:
-        """In-cluster credentials when present, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
-        from kubernetes import client, config
-
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        # One pooled connection per worker thread: a full pool would open (TLS) and drop one per call.
-        configuration.connection_pool_maxsize = API_THREADS
-        return cls(client.ApiClient(configuration))
+        return cls(api_client())
 
     @staticmethod
     def executor() -> ThreadPoolExecutor:
@@ -86,13 +144,7 @@ class Kube:
         return ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube")
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except Exception as exc:
-            translated = _translate(exc, what)
-            if translated is exc:
-                raise
-            raise translated from exc
+        return await asyncio.to_thread(call, fn, *args, what=what, **kwargs)
 
     async def get_task(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
