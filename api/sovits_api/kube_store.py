@@ -1,8 +1,10 @@
 """The task store over TrainingTask objects in a Kubernetes cluster.
 
 The API writes only ``spec`` and annotations; status belongs to the operator (the status
-subresource ignores ``status`` in our PUTs). Writes are optimistic: read, apply the pure
-mutation, PUT with the read resourceVersion, and on 409 read again and retry.
+subresource ignores ``status`` in our PUTs). Reads of one task come from a watch-fed cache
+(task_cache.py) holding our own writes' answers too. Writes are optimistic: read, apply the
+pure mutation, PUT with the read resourceVersion, and on 409 read again and retry; a write reads
+the API server, never the cache.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sovits_operator.model import (
 from . import bookkeeping, mutations
 from . import labels as label_syntax
 from .store import Mutation, Page
+from .task_cache import TaskCache
 
 T = TypeVar("T")
 UPDATE_ATTEMPTS = 8
@@ -47,11 +50,24 @@ def api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
 
 class KubeTaskStore:
     def __init__(
-        self, api: k8s.ApiClient, ping_namespace: str = "default", clock: Callable[[], datetime] = _utcnow
+        self,
+        api: k8s.ApiClient,
+        ping_namespace: str = "default",
+        clock: Callable[[], datetime] = _utcnow,
+        cache: bool = True,
     ) -> None:
         self._objects = k8s.CustomObjectsApi(api)
         self._ping_namespace = ping_namespace
         self._clock = clock
+        self._cache = TaskCache(self._objects.list_namespaced_custom_object) if cache else None
+        if self._cache is not None:
+            self._cache.namespace(ping_namespace)  # the default namespace is watched from the start
+
+    def _kept(self, namespace: str, obj: Any) -> TrainingTask:
+        """Our write's answer, kept so the next read sees it, as a task."""
+        if self._cache is not None:
+            self._cache.namespace(namespace).answered(obj)
+        return TrainingTask.model_validate(obj)
 
     def create(self, namespace: str, task_id: str, spec: TrainingTaskSpec, labels: Mapping[str, str]) -> TrainingTask:
         body = {
@@ -68,12 +84,16 @@ class KubeTaskStore:
             self._objects.create_namespaced_custom_object,
             GROUP, VERSION, namespace, PLURAL, body, field_manager=FIELD_MANAGER,
         )  # fmt: skip
-        return TrainingTask.model_validate(obj)
+        return self._kept(namespace, obj)
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
+        cached = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
+        return TrainingTask.model_validate(cached if cached is not None else self._read(namespace, task_id))
+
+    def _read(self, namespace: str, task_id: str) -> Any:
+        """The task from the API server itself."""
         with _task_named(task_id):
-            obj = _call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, task_id)
-        return TrainingTask.model_validate(obj)
+            return _call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, task_id)
 
     def list(
         self,
@@ -126,14 +146,16 @@ class KubeTaskStore:
                 GROUP, VERSION, namespace, PLURAL, task_id, {"metadata": {"annotations": dict(values)}},
                 field_manager=FIELD_MANAGER,
             )  # fmt: skip
-        return TrainingTask.model_validate(obj)
+        return self._kept(namespace, obj)
 
     def ping(self) -> None:
         _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, self._ping_namespace, PLURAL, limit=1)
 
     def _update(self, namespace: str, task_id: str, mutate: Mutation) -> TrainingTask:
         for _ in range(UPDATE_ATTEMPTS):
-            current = self.get(namespace, task_id)
+            # From the API server, not the cache: the busy and prerequisite checks read the status,
+            # which another replica's cache (or ours, by a moment) may not hold yet.
+            current = TrainingTask.model_validate(self._read(namespace, task_id))
             changed = mutate(current)
             body = changed.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
             body["metadata"].pop("managedFields", None)
@@ -144,7 +166,7 @@ class KubeTaskStore:
                 )  # fmt: skip
             except Conflict:
                 continue  # someone wrote in between (the operator, another replica): read again
-            return TrainingTask.model_validate(obj)
+            return self._kept(namespace, obj)
         raise Retryable(f"task {task_id} kept changing under {UPDATE_ATTEMPTS} attempts to update it")
 
 

@@ -116,7 +116,15 @@ class Controller:
             self.requeue(namespace, task, 5.0)
             raise
 
-    async def reconcile(self, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
+    async def reconcile(
+        self,
+        namespace: str,
+        name: str,
+        progress: Mapping[str, float] | None = None,
+        listed: dict[str, Any] | None = None,
+    ) -> None:
+        """One pass (or a few, see MAX_PASSES) for the task. ``listed`` is a body as fresh as a
+        read, used when none is kept (kopf's listing at start-up) instead of reading the task."""
         key = (namespace, name)
         if key in self._waiting and not progress:
             return
@@ -125,14 +133,16 @@ class Controller:
         try:
             async with lock:
                 self._waiting.discard(key)
-                await self._timed(namespace, name, progress)
+                await self._timed(namespace, name, progress, listed)
         finally:
             self._waiting.discard(key)
 
-    async def _timed(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+    async def _timed(
+        self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
+    ) -> None:
         started = time.perf_counter()
         try:
-            await self._passes(namespace, name, progress)
+            await self._passes(namespace, name, progress, listed)
         except SovitsError as exc:
             metrics.RECONCILES.labels("error").inc()
             metrics.ERRORS.labels(exc.code).inc()
@@ -184,9 +194,11 @@ class Controller:
 
     # -- one reconcile -------------------------------------------------------------------
 
-    async def _passes(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+    async def _passes(
+        self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
+    ) -> None:
         key = (namespace, name)
-        raw = self.latest.get(key)
+        raw = self.latest.get(key) or listed
         if raw is None:
             raw = await self.kube.get_task(namespace, name)
             if raw is not None and not raw["metadata"].get("deletionTimestamp"):

@@ -101,9 +101,15 @@ def adopt(memo: Any, kwargs: Mapping[str, Any]) -> Controller:
     return ctl
 
 
-async def reconciled(ctl: Controller, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
+async def reconciled(
+    ctl: Controller,
+    namespace: str,
+    name: str,
+    progress: Mapping[str, float] | None = None,
+    listed: dict[str, Any] | None = None,
+) -> None:
     try:
-        await ctl.reconcile(namespace, name, progress)
+        await ctl.reconcile(namespace, name, progress, listed)
     except SovitsError as exc:
         raise _translated(exc) from exc
 
@@ -154,9 +160,13 @@ def _register_indexes(registry: kopf.OperatorRegistry, labels: Labels) -> None:
 def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
-    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
     async def task_changed(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
         await reconciled(adopt(memo, kwargs), namespace or "", name)
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
+    async def task_resumed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        # At start-up nothing of ours is newer than kopf's listing: no read per (finished) task.
+        await reconciled(adopt(memo, kwargs), namespace or "", name, listed=dict(body))
 
     def is_running(status: Mapping[str, Any], **_: Any) -> bool:
         return bool(status.get("phase") == "running")

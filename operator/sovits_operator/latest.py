@@ -8,10 +8,12 @@ write's answer until the stream shows that same object.
 resourceVersions are opaque (Kubernetes API conventions): they are compared for equality,
 never ordered. The stream delivers one object's versions in order, so after a write the
 stream's events are older than the write's answer until the event with the write's
-resourceVersion comes; those are skipped. A higher ``metadata.generation`` (a spec change,
-ordered by the API conventions) or a deletion is news the write's answer cannot hold, and is
-taken at once. An answered version the stream never shows (a watch relisted past it) is waited
-for at most ``AWAIT_S``.
+resourceVersion comes; those are skipped. An answer whose version the stream has already shown
+(the stream can be quicker than the answer) is older than what the stream gave since, and is
+itself skipped. A higher ``metadata.generation`` (a spec change, ordered by the API
+conventions) or a deletion is news the write's answer cannot hold, and is taken at once. An
+answered version the stream never shows (a watch relisted past it) is waited for at most
+``AWAIT_S``.
 
 Bodies of finished tasks (completed, failed, cancelled) are not kept: a pass for one reads it
 fresh, and there are few, while their count grows without end.
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,7 @@ METADATA_KEPT = ("name", "namespace", "uid", "generation", "creationTimestamp", 
                  "deletionTimestamp")  # fmt: skip
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 AWAIT_S = 30.0
+STREAMED_KEPT = 8  # the versions of one object the stream showed last
 
 
 def key_of(body: Mapping[str, Any]) -> Key:
@@ -84,13 +88,51 @@ def _generation(body: Mapping[str, Any]) -> int:
         return 0
 
 
+class Versions:
+    """Which of two bodies of one object is newer, without ordering resourceVersions: the
+    stream's own order, and our answers held until the stream shows their version."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._answered: dict[Hashable, Answered] = {}
+        self._streamed: dict[Hashable, deque[str]] = {}
+        self._clock = clock
+
+    def streamed(self, key: Hashable, body: Mapping[str, Any]) -> bool:
+        """A watch event: whether it is the newest body (else an answer of ours is newer)."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version:
+            self._streamed.setdefault(key, deque(maxlen=STREAMED_KEPT)).append(str(version))
+        answered = self._answered.get(key)
+        if answered is None:
+            return True
+        if not answered.superseded_by(body, self._clock()):
+            return False
+        del self._answered[key]
+        return True
+
+    def answered(self, key: Hashable, body: Mapping[str, Any]) -> bool:
+        """Our request's answer: whether it is the newest body (not if the stream showed it already)."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if not version or str(version) in self._streamed.get(key, ()):
+            return False
+        self._answered[key] = Answered(str(version), _generation(body), self._clock() + AWAIT_S)
+        return True
+
+    def forget(self, key: Hashable) -> None:
+        self._answered.pop(key, None)
+        self._streamed.pop(key, None)
+
+    def clear(self) -> None:
+        self._answered.clear()
+        self._streamed.clear()
+
+
 class Latest:
     """The newest body per task (namespace, name), unless the task has finished."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._bodies: dict[Key, dict[str, Any]] = {}
-        self._answered: dict[Key, Answered] = {}
-        self._clock = clock
+        self._versions = Versions(clock)
 
     def get(self, key: Key) -> dict[str, Any] | None:
         return self._bodies.get(key)
@@ -98,22 +140,16 @@ class Latest:
     def watched(self, body: Mapping[str, Any]) -> None:
         """A watch event: keep it unless an answer of ours, not yet streamed, is newer."""
         key = key_of(body)
-        answered = self._answered.get(key)
-        if answered is not None:
-            if not answered.superseded_by(body, self._clock()):
-                return
-            del self._answered[key]
-        self._keep(key, body)
+        if self._versions.streamed(key, body):
+            self._keep(key, body)
 
     def answered(self, body: Mapping[str, Any]) -> None:
         """The answer to our own write or read: as new as anything the stream has shown so far."""
         key = key_of(body)
-        version = (body.get("metadata") or {}).get("resourceVersion")
-        if not version:
+        if not (body.get("metadata") or {}).get("resourceVersion"):
             self.drop(key)
-            return
-        self._answered[key] = Answered(str(version), _generation(body), self._clock() + AWAIT_S)
-        self._keep(key, body)
+        elif self._versions.answered(key, body):
+            self._keep(key, body)
 
     def _keep(self, key: Key, body: Mapping[str, Any]) -> None:
         if is_finished(body):
@@ -124,7 +160,7 @@ class Latest:
     def drop(self, key: Key) -> None:
         """Forget ``key`` (the task is gone, or a write's outcome is unknown): read it fresh next."""
         self._bodies.pop(key, None)
-        self._answered.pop(key, None)
+        self._versions.forget(key)
 
     def __len__(self) -> int:
         return len(self._bodies)

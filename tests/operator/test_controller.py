@@ -163,3 +163,13 @@ def test_the_body_of_a_finished_task_is_not_kept() -> None:
 
     assert kube.tasks[("ns", "voice1")]["status"]["phase"] == "completed" and "Completed" in posted
     assert len(ctl.latest) == 0
+
+
+def test_a_task_resumed_from_kopfs_listing_at_start_up_is_not_read_again() -> None:
+    kube = FakeKube(LABELS)
+    listed = kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+
+    asyncio.run(ctl.reconcile("ns", "voice1", listed=listed))
+
+    assert kube.calls == ["patch task voice1 status", "create job voice1-convert-audio-1"]

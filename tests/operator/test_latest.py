@@ -121,3 +121,15 @@ def test_a_dropped_task_is_read_fresh_again() -> None:
     latest.watched(body("3"))
     latest.drop(KEY)
     assert latest.get(KEY) is None and len(latest) == 0
+
+
+def test_an_answer_the_stream_has_already_shown_does_not_hide_the_streams_later_events() -> None:
+    latest = Latest()
+    latest.watched(body("a3", phase="running"))  # the stream, quicker than our patch's answer
+    latest.watched(body("k8", phase="running", labels={"team": "b"}))  # and someone's later change
+    latest.answered(body("a3", phase="running"))  # our answer, arriving last
+    kept = latest.get(KEY)
+    assert kept is not None and kept["metadata"]["labels"] == {"team": "b"}
+    latest.watched(body("m2", phase="running", labels={"team": "c"}))
+    kept = latest.get(KEY)
+    assert kept is not None and kept["metadata"]["labels"] == {"team": "c"}
