@@ -147,13 +147,15 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings) -> 
 
 def _register_indexes(registry: kopf.OperatorRegistry, labels: Labels) -> None:
     ours = {labels.task_uid: kopf.PRESENT}
+    # async, though they never await: kopf runs a plain function in a worker thread, a hop per
+    # Job and pod event, and a restart replays every retained one before the first task's pass.
 
     @kopf.index("batch", "v1", "jobs", id="step_jobs", labels=ours, registry=registry)
-    def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    async def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {body["metadata"]["labels"][labels.task_uid]: prune_job(body)}
 
     @kopf.index("", "v1", "pods", id="step_pods", labels=ours, registry=registry)
-    def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    async def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {body["metadata"]["labels"][labels.task_uid]: prune_pod(body)}
 
 
