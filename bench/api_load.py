@@ -4,7 +4,8 @@ For each backend (``sqlite``: the SQLite task store of ``sovits local``; ``kube`
 objects in the real test control plane, served by ``sovits api`` as a process) it fills the
 store, starts the server, and measures at ``--concurrency`` clients for ``--seconds`` each:
 - ``healthz``: the framework's own floor (the baseline of the same run);
-- ``get_task``: ``GET /api/v1/task/{id}`` of random tasks (aim: p99 <= 50 ms);
+- ``get_task``: ``GET /api/v1/task/{id}`` of random tasks (aims, issue 16: p99 <= 20 ms on
+  kube, served from the API's watch-fed cache, and <= 10 ms on sqlite);
 - ``list_page``: ``GET /api/v1/tasks?limit=N``, each client walking every page by its
   continue token and starting over;
 - ``list_all``: the seed's plain ``GET /api/v1/tasks`` (all 1,000), one client.
@@ -46,7 +47,7 @@ sys.path.insert(0, str(REPO))  # tests.support (ports, the control plane) is imp
 TOKEN = "bench-token"
 NAMESPACE = "bench"
 PREP = ("convert_audio", "slice_audio", "denoise_audio", "asr_transcribe")
-AIM_GET_TASK_P99_MS = 50.0
+AIM_GET_TASK_P99_MS = {"kube": 20.0, "sqlite": 10.0}
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -234,14 +235,14 @@ def workloads(task_ids: list[str], page_size: int) -> dict[str, tuple[Request, b
     }
 
 
-def run_load(url: str, task_ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def run_load(url: str, task_ids: list[str], args: argparse.Namespace, backend: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, (request, concurrent) in workloads(task_ids, args.page_size).items():
         clients = args.concurrency if concurrent else 1
         results[name] = asyncio.run(measure(url, clients, args.seconds, request))
         print(f"  {name}: {results[name]}", flush=True)
     results["get_task_p99_vs_healthz"] = round(results["get_task"]["p99_ms"] / results["healthz"]["p99_ms"], 2)
-    results["meets_aim"] = results["get_task"]["p99_ms"] <= AIM_GET_TASK_P99_MS
+    results["meets_aim"] = results["get_task"]["p99_ms"] <= AIM_GET_TASK_P99_MS[backend]
     return results
 
 
@@ -266,7 +267,7 @@ def bench_sqlite(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     (port,) = free_ports(1)
     argv = [sys.executable, __file__, "--serve-sqlite", str(db), "--root", str(work / "files"), "--port", str(port)]
     with server(argv, dict(os.environ), port, work / "sqlite-server.log") as url:
-        return run_load(url, ids, args)
+        return run_load(url, ids, args, "sqlite")
 
 
 def bench_kube(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -291,7 +292,7 @@ def bench_kube(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             objects.patch_namespaced_custom_object_status(GROUP, VERSION, NAMESPACE, PLURAL, task_id, body)
 
         started = time.perf_counter()
-        ids = fill(KubeTaskStore(api, ping_namespace=NAMESPACE), NAMESPACE, args.tasks, write_status)
+        ids = fill(KubeTaskStore(api, ping_namespace=NAMESPACE, cache=False), NAMESPACE, args.tasks, write_status)
         print(f"kube: {len(ids)} TrainingTasks stored in {time.perf_counter() - started:.1f}s", flush=True)
         (port,) = free_ports(1)
         env = {
@@ -303,7 +304,7 @@ def bench_kube(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         argv = [sys.executable, "-m", "sovits_cli.main", "api", "--host", "127.0.0.1", "--port", str(port)]
         with server(argv, env, port, work / "kube-server.log") as url:
-            return run_load(url, ids, args)
+            return run_load(url, ids, args, "kube")
     finally:
         control_plane.stop()
 
@@ -331,6 +332,7 @@ def main() -> None:
         "seconds_per_workload": args.seconds,
         "cpus": os.cpu_count(),
         "aim_get_task_p99_ms": AIM_GET_TASK_P99_MS,
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
     }
     backends = ["sqlite", "kube"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:

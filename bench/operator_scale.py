@@ -1,23 +1,33 @@
 """The operator at scale on the kwok control plane: many TrainingTasks, each the full pipeline.
 
 Starts the test control plane (tests/support/cluster.py) with ``--nodes`` fake nodes of
-``--gpus`` GPUs, starts `sovits operator --all-namespaces` as a child process, creates
-``--tasks`` TrainingTasks with ``pipeline: full`` at once, and lets kwok's fast Stages finish
-every step pod as soon as it runs. Prints one JSON object on its last line:
+``--gpus`` GPUs and ``--cpu-nodes`` CPU-only nodes (CPU steps are kept off GPU nodes),
+starts `sovits operator --all-namespaces` as a child process, creates ``--tasks``
+TrainingTasks with ``pipeline: full`` at once, and lets kwok's fast Stages finish every step
+pod as soon as it runs. Prints one JSON object on its last line:
 
 - hand-off latency p50/p99/max: a step's Job seen Complete -> the next step's Job seen created,
   both from one watch stream of Jobs kept by this script, so the stream's own delay cancels
   out; the same from the API server's stamps (Job ``status.completionTime`` -> next Job's
   ``metadata.creationTimestamp``, whole seconds) as a cross-check;
+- the in-run baseline: the control plane's own hand-off under the same load, a Job seen
+  created -> its first pod seen created (kube-controller-manager's Job controller, on the
+  same streams), and the ratio of the operator's p99 to it;
+- restart: the operator is stopped after the run, a probe task is created, and the operator
+  started again with every finished Job and pod of the run retained (``JOB_TTL_S`` 3600):
+  seconds from its start to the probe's first Job seen created; the baseline is the same
+  figure at the first start, before any task existed;
 - tasks completed per second: tasks / (first task created -> last task seen completed);
-- the operator's peak RSS: ``VmHWM`` of its process from /proc, read before it is stopped;
+- the operator's peak RSS: ``VmHWM`` of its process from /proc, read before it is stopped, and
+  RSS per 1,000 tasks: (peak - RSS at rest after start) / tasks x 1,000;
 - API requests per task: every request the operator made, counted by the API server itself.
   The operator authenticates with its own ServiceAccount token, and the API server writes an
   audit event (level Metadata, stage ResponseComplete, or ResponseStarted for watches) for
   that user only; the count includes the operator's start-up lists and watches.
 
-Aims (issue 3): p99 hand-off <= 2 s, peak RSS <= 200 MB.
-Usage: .venv/bin/python bench/operator_scale.py [--tasks 500 --nodes 50 --gpus 8]
+Aims (issue 16, at 1,000 tasks): p99 hand-off <= 1 s, peak RSS <= 150 MB, restart to the
+first task's reconcile <= 2 s.
+Usage: .venv/bin/python bench/operator_scale.py [--tasks 1000 --nodes 50 --gpus 8]
 """
 
 from __future__ import annotations
@@ -52,7 +62,8 @@ NAMESPACE = "bench"
 OPERATOR_NS = "sovits-system"
 OPERATOR_SA = "sovits-operator"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}"
-AIMS = {"handoff_p99_s": 2.0, "operator_peak_rss_mb": 200.0}
+AIMS = {"handoff_p99_s": 1.0, "operator_peak_rss_mb": 150.0, "restart_first_job_s": 2.0}
+PROBE_PREFIX = "probe-"
 
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
@@ -82,6 +93,7 @@ class JobSeen:
     complete_seen: float | None = None
     created: float | None = None  # API server stamps (whole seconds)
     completed: float | None = None
+    pod_seen: float | None = None  # its first pod, created by the Job controller
 
 
 @dataclass
@@ -89,6 +101,7 @@ class Watched:
     """What the watch streams saw, with this process's monotonic receipt times."""
 
     jobs: dict[str, JobSeen] = field(default_factory=dict)
+    pods_first_seen: dict[str, float] = field(default_factory=dict)  # Job name -> its first pod
     completed_tasks: dict[str, float] = field(default_factory=dict)
     failed_tasks: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -125,7 +138,7 @@ def stream(lister: Any, on_event: Any, stop: threading.Event, errors: list[BaseE
 def on_job(watched: Watched) -> Any:
     def handle(kind: str, job: dict[str, Any], seen: float) -> None:
         labels = job["metadata"].get("labels", {})
-        if "sovits.io/step" not in labels:
+        if "sovits.io/step" not in labels or kind == "DELETED":
             return
         name = job["metadata"]["name"]
         with watched.lock:
@@ -137,6 +150,7 @@ def on_job(watched: Watched) -> Any:
             if record.created_seen is None:
                 record.created_seen = seen
                 record.created = stamp(job["metadata"].get("creationTimestamp"))
+                record.pod_seen = watched.pods_first_seen.get(name)
             conditions = job.get("status", {}).get("conditions") or []
             done = any(c["type"] == "Complete" and c["status"] == "True" for c in conditions)
             if done and record.complete_seen is None:
@@ -146,10 +160,41 @@ def on_job(watched: Watched) -> Any:
     return handle
 
 
+def on_pod(watched: Watched) -> Any:
+    def handle(kind: str, pod: dict[str, Any], seen: float) -> None:
+        labels = pod["metadata"].get("labels", {})
+        job = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+        if "sovits.io/step" not in labels or not job or kind == "DELETED":
+            return
+        with watched.lock:
+            watched.pods_first_seen.setdefault(job, seen)
+            record = watched.jobs.get(job)
+            if record is not None and record.pod_seen is None:
+                record.pod_seen = seen
+
+    return handle
+
+
+def job_to_pod(watched: Watched) -> list[float]:
+    """The control plane's own hand-off: a Job seen created -> its first pod seen created."""
+    return [
+        job.pod_seen - job.created_seen
+        for job in watched.jobs.values()
+        if job.pod_seen is not None and job.created_seen is not None and not job.task.startswith(PROBE_PREFIX)
+    ]
+
+
+def first_job_seen(watched: Watched, task: str) -> float | None:
+    with watched.lock:
+        return min((j.created_seen for j in watched.jobs.values() if j.task == task and j.created_seen), default=None)
+
+
 def on_task(watched: Watched) -> Any:
     def handle(kind: str, task: dict[str, Any], seen: float) -> None:
         phase = (task.get("status") or {}).get("phase")
         name = task["metadata"]["name"]
+        if name.startswith(PROBE_PREFIX):
+            return
         with watched.lock:
             if phase == "completed":
                 watched.completed_tasks.setdefault(name, seen)
@@ -229,6 +274,37 @@ def token_kubeconfig(info: ClusterInfo, path: Path) -> Path:
     return path
 
 
+def probe_doc(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "sovits.io/v1alpha1",
+        "kind": "TrainingTask",
+        "metadata": {"name": f"{PROBE_PREFIX}{name}", "namespace": NAMESPACE},
+        "spec": {"expName": name, "steps": [{"name": "convert_audio"}]},
+    }
+
+
+def started_to_first_job(
+    operator: OperatorProcess, watched: Watched, info: ClusterInfo, probe: str, timeout: float = 120
+) -> float:
+    """Create ``probe`` while the operator is stopped, start it: seconds to the probe's first Job."""
+    info.apply(probe_doc(probe))
+    started = time.monotonic()
+    operator.start()
+    while time.monotonic() < started + timeout:
+        seen = first_job_seen(watched, f"{PROBE_PREFIX}{probe}")
+        if seen is not None:
+            return seen - started
+        time.sleep(0.05)
+    raise TimeoutError(f"no Job for probe {probe} within {timeout}s of the operator's start")
+
+
+def vm_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 def task_docs(count: int) -> list[dict[str, Any]]:
     return [
         {
@@ -273,7 +349,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     policy = workdir / "audit-policy.yaml"
     policy.write_text(yaml.safe_dump(AUDIT_POLICY))
-    pools = (NodePool("gpu-node", args.nodes, args.gpus, labels={"nvidia.com/gpu.present": "true"}),)
+    pools = (
+        NodePool("gpu-node", args.nodes, args.gpus, labels={"nvidia.com/gpu.present": "true"}),
+        NodePool("cpu-node", args.cpu_nodes, 0, cpu="1024", memory="8Ti"),
+    )
     cluster = Cluster(workdir / "cluster", pools=pools, kwokctl_args=(f"--kube-audit-policy={policy}",))
     (workdir / "cluster").mkdir()
     started = time.monotonic()
@@ -289,18 +368,20 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "SOVITS_STORAGE__BACKEND": "local",
             "SOVITS_STORAGE__LOCAL_ROOT": str(workdir / "store"),
             "SOVITS_OPERATOR__METRICS_HOST": "127.0.0.1",
+            # Every finished Job and pod is still there when the operator restarts at the end.
+            "SOVITS_OPERATOR__JOB_TTL_S": "3600",
             **dict(item.split("=", 1) for item in args.operator_env),
         }
         operator = OperatorProcess(info, None, workdir, env=env)
-        operator.start()
 
         config.load_kube_config(config_file=str(info.kubeconfig))  # type: ignore[no-untyped-call]
         api = client.ApiClient()
-        batch, custom = client.BatchV1Api(api), client.CustomObjectsApi(api)
+        batch, custom, core = client.BatchV1Api(api), client.CustomObjectsApi(api), client.CoreV1Api(api)
         watched = Watched()
         errors: list[BaseException] = []
         listers = [
             (functools.partial(batch.list_namespaced_job, NAMESPACE), on_job(watched)),
+            (functools.partial(core.list_namespaced_pod, NAMESPACE), on_pod(watched)),
             (functools.partial(custom.list_namespaced_custom_object, "sovits.io", "v1alpha1", NAMESPACE,
                                "trainingtasks"), on_task(watched)),
         ]  # fmt: skip
@@ -310,9 +391,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ]
         for thread in watchers:
             thread.start()
-        time.sleep(1)  # both watches established before the first task exists
+        time.sleep(1)  # the watches established before the first task exists
 
+        cold_start_s = started_to_first_job(operator, watched, info, "cold")
         assert operator.proc is not None
+        time.sleep(2)
+        rest_rss = vm_rss_mb(operator.proc.pid)
         cpu_before = cpu_seconds(operator.proc.pid)
         first_created = time.monotonic()
         info.kubectl("create", "-f", "-", input=yaml.safe_dump_all(task_docs(args.tasks)), timeout=600)
@@ -338,18 +422,26 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         operator_cpu = cpu_seconds(operator.proc.pid) - cpu_before
         load = os.getloadavg()[0]
         reconciles = reconcile_figures(operator.metrics())
+        counts, by_resource = audit_counts(cluster.logs / "audit.log")  # the run's, before the restart
+
+        operator.stop()
+        retained_jobs = len(info.kubectl("get", "jobs", "-n", NAMESPACE, "-o", "name").split())
+        retained_pods = len(info.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").split())
+        restart_s = started_to_first_job(operator, watched, info, "restart")
+        restart_rss = vm_hwm_mb(operator.proc.pid)
         with watched.lock:
             finished = list(watched.completed_tasks.values())
             failed_count = len(watched.failed_tasks)
             seen, server = handoffs(watched)
-            jobs = len(watched.jobs)
+            baseline = job_to_pod(watched)
+            jobs = len([j for j in watched.jobs.values() if not j.task.startswith(PROBE_PREFIX)])
         wall = (max(finished) - first_created) if finished else None
-        counts, by_resource = audit_counts(cluster.logs / "audit.log")
         total_requests = sum(counts.values())
         result: dict[str, Any] = {
             "tasks": args.tasks,
             "nodes": args.nodes,
             "gpus_per_node": args.gpus,
+            "cpu_nodes": args.cpu_nodes,
             "steps_per_task": len(STEP_ORDER),
             "completed": len(finished),
             "failed": failed_count,
@@ -364,7 +456,18 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "handoff_mean_s": _r(statistics.fmean(seen) if seen else None),
             "handoff_server_p50_s": _r(percentile(server, 0.50)),
             "handoff_server_p99_s": _r(percentile(server, 0.99)),
+            "baseline_job_to_pod_p50_s": _r(percentile(baseline, 0.50)),
+            "baseline_job_to_pod_p99_s": _r(percentile(baseline, 0.99)),
+            "handoff_p99_vs_baseline_p99": _ratio(percentile(seen, 0.99), percentile(baseline, 0.99)),
+            "restart_retained_jobs": retained_jobs,
+            "restart_retained_pods": retained_pods,
+            "restart_first_job_s": round(restart_s, 2),
+            "baseline_cold_start_first_job_s": round(cold_start_s, 2),
+            "restart_vs_cold_start": _ratio(restart_s, cold_start_s),
+            "restart_peak_rss_mb": round(restart_rss, 1),
             "operator_peak_rss_mb": round(peak_rss, 1),
+            "operator_rest_rss_mb": round(rest_rss, 1),
+            "rss_per_1000_tasks_mb": round((peak_rss - rest_rss) / args.tasks * 1000, 1),
             # How busy the operator was (1.0 = one core for the whole run), and the machine.
             "operator_cpu_s": round(operator_cpu, 1),
             "operator_cpu_share": round(operator_cpu / wall, 2) if wall else None,
@@ -382,6 +485,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         result["meets_aims"] = {
             "handoff_p99_s": p99 is not None and p99 <= AIMS["handoff_p99_s"],
             "operator_peak_rss_mb": peak_rss <= AIMS["operator_peak_rss_mb"],
+            "restart_first_job_s": restart_s <= AIMS["restart_first_job_s"],
         }
         return result
     finally:
@@ -395,11 +499,16 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _ratio(value: float | None, baseline: float | None) -> float | None:
+    return None if value is None or not baseline else round(value / baseline, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--gpus", type=int, default=8, help="GPUs per node")
+    parser.add_argument("--cpu-nodes", type=int, default=20, help="CPU-only nodes (110 pods each)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every task")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the cluster's files here")
     parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",

@@ -45,11 +45,13 @@ def test_the_import_packages_resolve_to_their_component_folders() -> None:
     import sovits_api
     import sovits_cli
     import sovits_core
+    import sovits_kube
     import sovits_local
     import sovits_operator
     import sovits_steps
 
     assert Path(sovits_core.__file__ or "").parent == REPO / "core" / "sovits_core"
+    assert Path(sovits_kube.__file__ or "").parent == REPO / "kube" / "sovits_kube"
     assert Path(sovits_operator.__file__ or "").parent == REPO / "operator" / "sovits_operator"
     assert Path(sovits_api.__file__ or "").parent == REPO / "api" / "sovits_api"
     assert Path(sovits_steps.__file__ or "").parent == REPO / "step-images" / "sovits_steps"

@@ -1,33 +1,41 @@
 """The task store over TrainingTask objects in a Kubernetes cluster.
 
 The API writes only ``spec`` and annotations; status belongs to the operator (the status
-subresource ignores ``status`` in our PUTs). Writes are optimistic: read, apply the pure
-mutation, PUT with the read resourceVersion, and on 409 read again and retry.
+subresource ignores ``status`` in our PUTs). Reads of one task come from a watch-fed cache
+(task_cache.py) holding our own writes' answers too. Writes are optimistic: read, apply the
+pure mutation, PUT with the read resourceVersion, and on 409 read again and retry; a write reads
+the API server, never the cache.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-import urllib3
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
-from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
-from sovits_core.model import API_VERSION, GROUP, KIND, PLURAL, VERSION, StepRequest, TrainingTask, TrainingTaskSpec
+from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable
+from sovits_core.model import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    StepRequest,
+    TrainingTask,
+    TrainingTaskSpec,
+)
+from sovits_kube import client as kube
 
 from . import bookkeeping, mutations
 from . import labels as label_syntax
 from .store import Mutation, Page
+from .task_cache import TaskCache
 
 T = TypeVar("T")
 UPDATE_ATTEMPTS = 8
-REQUEST_TIMEOUT_S = 30.0
 FIELD_MANAGER = "sovits-api"
 
 
@@ -36,22 +44,30 @@ def _utcnow() -> datetime:
 
 
 def api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
-    """A client from a kubeconfig (argument, $KUBECONFIG, ~/.kube/config) or the pod's account."""
-    if kubeconfig is None and "KUBECONFIG" not in os.environ and "KUBERNETES_SERVICE_HOST" in os.environ:
-        configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return k8s.ApiClient(configuration)
-    client: k8s.ApiClient = k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    return client
+    """A client with the operator's credential order (sovits_kube.client.configuration)."""
+    return cast(k8s.ApiClient, kube.api_client(kubeconfig))
 
 
 class KubeTaskStore:
     def __init__(
-        self, api: k8s.ApiClient, ping_namespace: str = "default", clock: Callable[[], datetime] = _utcnow
+        self,
+        api: k8s.ApiClient,
+        ping_namespace: str = "default",
+        clock: Callable[[], datetime] = _utcnow,
+        cache: bool = True,
     ) -> None:
         self._objects = k8s.CustomObjectsApi(api)
         self._ping_namespace = ping_namespace
         self._clock = clock
+        self._cache = TaskCache(self._objects.list_namespaced_custom_object) if cache else None
+        if self._cache is not None:
+            self._cache.namespace(ping_namespace)  # the default namespace is watched from the start
+
+    def _kept(self, namespace: str, obj: Any) -> TrainingTask:
+        """Our write's answer, kept so the next read sees it, as a task."""
+        if self._cache is not None:
+            self._cache.namespace(namespace).answered(obj)
+        return TrainingTask.model_validate(obj)
 
     def create(self, namespace: str, task_id: str, spec: TrainingTaskSpec, labels: Mapping[str, str]) -> TrainingTask:
         body = {
@@ -68,12 +84,16 @@ class KubeTaskStore:
             self._objects.create_namespaced_custom_object,
             GROUP, VERSION, namespace, PLURAL, body, field_manager=FIELD_MANAGER,
         )  # fmt: skip
-        return TrainingTask.model_validate(obj)
+        return self._kept(namespace, obj)
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
+        cached = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
+        return TrainingTask.model_validate(cached if cached is not None else self._read(namespace, task_id))
+
+    def _read(self, namespace: str, task_id: str) -> Any:
+        """The task from the API server itself."""
         with _task_named(task_id):
-            obj = _call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, task_id)
-        return TrainingTask.model_validate(obj)
+            return _call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, task_id)
 
     def list(
         self,
@@ -94,7 +114,7 @@ class KubeTaskStore:
             kwargs["_continue"] = continue_token
         try:
             result = _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, **kwargs)
-        except _Expired:
+        except kube.Expired:
             raise InvalidInput("continue: the token expired; list again from the start", field="continue") from None
         except InvalidInput as exc:
             if continue_token:
@@ -126,14 +146,16 @@ class KubeTaskStore:
                 GROUP, VERSION, namespace, PLURAL, task_id, {"metadata": {"annotations": dict(values)}},
                 field_manager=FIELD_MANAGER,
             )  # fmt: skip
-        return TrainingTask.model_validate(obj)
+        return self._kept(namespace, obj)
 
     def ping(self) -> None:
         _call(self._objects.list_namespaced_custom_object, GROUP, VERSION, self._ping_namespace, PLURAL, limit=1)
 
     def _update(self, namespace: str, task_id: str, mutate: Mutation) -> TrainingTask:
         for _ in range(UPDATE_ATTEMPTS):
-            current = self.get(namespace, task_id)
+            # From the API server, not the cache: the busy and prerequisite checks read the status,
+            # which another replica's cache (or ours, by a moment) may not hold yet.
+            current = TrainingTask.model_validate(self._read(namespace, task_id))
             changed = mutate(current)
             body = changed.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"status"})
             body["metadata"].pop("managedFields", None)
@@ -144,7 +166,7 @@ class KubeTaskStore:
                 )  # fmt: skip
             except Conflict:
                 continue  # someone wrote in between (the operator, another replica): read again
-            return TrainingTask.model_validate(obj)
+            return self._kept(namespace, obj)
         raise Retryable(f"task {task_id} kept changing under {UPDATE_ATTEMPTS} attempts to update it")
 
 
@@ -157,40 +179,6 @@ def _task_named(task_id: str) -> Iterator[None]:
         raise NotFound(f"task {task_id} not found", field="task_id") from exc
 
 
-class _Expired(SovitsError):
-    code = "gone"
-
-
 def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """One API call with the kubernetes client's errors translated into the domain's."""
-    try:
-        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
-    except k8s.ApiException as exc:
-        raise _translate(exc) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise Retryable(f"kubernetes API unreachable: {exc}") from exc
-
-
-def _translate(exc: k8s.ApiException) -> SovitsError:
-    message = _status_message(exc)
-    status = exc.status or 0
-    if status == 404:
-        return NotFound(message)
-    if status == 409:
-        return Conflict(message)
-    if status == 410:
-        return _Expired(message)
-    if status in (400, 422):
-        return InvalidInput(message)
-    if status in (401, 403):
-        # The API's own service account lacks rights: an operator error, not the caller's.
-        return SovitsError(f"kubernetes API refused the API's credentials: {message}")
-    return Retryable(f"kubernetes API error {status}: {message}")
-
-
-def _status_message(exc: k8s.ApiException) -> str:
-    try:
-        body = json.loads(exc.body or "")
-        return str(body.get("message") or exc.reason)
-    except (ValueError, AttributeError):
-        return str(exc.reason or exc.status)
+    """One API call through the shared adapter (its timeout, its error mapping)."""
+    return cast(T, kube.call(fn, *args, **kwargs))

@@ -127,7 +127,9 @@ class ExpireJob:
 
 
 @dataclass(frozen=True)
-class Event:
+class RecordEvent:
+    """Record a Kubernetes Event on the task (the operator) or log it (the local runtime)."""
+
     type: EventType
     reason: str
     message: str
@@ -141,7 +143,7 @@ class RequeueAfter:
     seconds: float
 
 
-Action = CreateJob | DeleteJob | ExpireJob | Event | RequeueAfter
+Action = CreateJob | DeleteJob | ExpireJob | RecordEvent | RequeueAfter
 
 
 @dataclass(frozen=True)
@@ -628,7 +630,7 @@ class _Pass:
         if record is not None and attempt is None and record.attempts:
             index = next(i for i, r in enumerate(self.records) if r is record)
             attempt = self._attempts_before(index, record.name) + record.attempts
-        self.actions.append(Event(type_, reason, message, step, attempt))
+        self.actions.append(RecordEvent(type_, reason, message, step, attempt))
 
     def _requeue(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)

@@ -34,7 +34,7 @@ from sovits_core.launch import StepLaunch, step_env
 from sovits_core.model import TrainingTask, TrainingTaskStatus
 from sovits_core.processes import stop_group
 from sovits_core.progress import read_progress
-from sovits_core.reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, reconcile
+from sovits_core.reconcile import CreateJob, DeleteJob, ExpireJob, ObservedJob, RecordEvent, reconcile
 from sovits_core.settings import Settings
 from sovits_core.storage import task_prefix
 
@@ -257,7 +257,7 @@ class LocalRuntime:
                 self._delete_job(namespace, action.name)
             elif isinstance(action, ExpireJob):
                 self.jobs.delete_job(namespace, action.name)
-            elif isinstance(action, Event):
+            elif isinstance(action, RecordEvent):
                 log.log(logging.WARNING if action.type == "Warning" else logging.INFO,
                         "task %s: %s: %s", task.metadata.name, action.reason, action.message)  # fmt: skip
 

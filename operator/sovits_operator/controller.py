@@ -6,7 +6,9 @@ see latest.py), observe its Jobs from the watch caches, call the pure ``reconcil
 the status, then act. Status is written before any Job is created, so a restarted operator
 finds every Job it may have created named in the status. Triggers for a task that already
 has a pass waiting are dropped: that pass sees their news; so are Job events that change
-nothing reconcile reads (a pod started, a count went up).
+nothing reconcile reads (a pod started, a count went up), and events of Jobs whose outcome
+the status already holds (finished, TTL set): that is history, which a restarted operator
+otherwise replays, a pass per retained Job, before its first task's pass.
 """
 
 from __future__ import annotations
@@ -24,15 +26,24 @@ from sovits_core import dataset_store
 from sovits_core.errors import SovitsError
 from sovits_core.model import TrainingTask, TrainingTaskStatus
 from sovits_core.progress import read_progress
-from sovits_core.reconcile import CreateJob, DeleteJob, Event, ExpireJob, ObservedJob, Outcome, RequeueAfter, reconcile
+from sovits_core.reconcile import (
+    CreateJob,
+    DeleteJob,
+    ExpireJob,
+    ObservedJob,
+    Outcome,
+    RecordEvent,
+    RequeueAfter,
+    reconcile,
+)
 from sovits_core.settings import Settings
 from sovits_core.storage import TaskFiles, task_prefix
+from sovits_kube.client import KubeCalls, status_patch
+from sovits_kube.latest import Key, Latest, key_of
 
 from . import metrics
 from .jobs import Labels, build_job, ttl_patch
-from .kube import Kube, status_patch
-from .latest import Key, Latest
-from .observe import observe_job, prune_job
+from .observe import is_recorded, observe_job, prune_job
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +59,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def decision_line(namespace: str, name: str, event: Event) -> str:
+def decision_line(namespace: str, name: str, event: RecordEvent) -> str:
     """The log line of one decision: ``ns/task step=... attempt=... Reason: message``."""
     where = [f"{namespace}/{name}"]
     if event.step is not None:
@@ -59,7 +70,7 @@ def decision_line(namespace: str, name: str, event: Event) -> str:
 
 
 class Controller:
-    def __init__(self, settings: Settings, kube: Kube, post_event: EventPoster) -> None:
+    def __init__(self, settings: Settings, kube: KubeCalls, post_event: EventPoster) -> None:
         self.settings = settings
         self.kube = kube
         self.post_event = post_event
@@ -89,10 +100,9 @@ class Controller:
     def task_seen(self, body: Mapping[str, Any], gone: bool) -> None:
         """A watch event of a task: keep its body for the next pass (forget it once gone)."""
         if gone:
-            meta = body.get("metadata") or {}
-            self.latest.drop((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+            self.latest.drop(key_of(body))
         else:
-            self.latest.offer(body)
+            self.latest.watched(body)
 
     async def job_changed(self, namespace: str, task: str, job: Mapping[str, Any], gone: bool) -> None:
         """Reconcile ``task`` on news of its ``job``, unless nothing reconcile reads has changed."""
@@ -101,11 +111,13 @@ class Controller:
         seen = prune_job(job)
         if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
             self._expired.discard(key)
-        if gone:
+        if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
-        else:
-            if self._jobs_seen.get(key) == seen:
+            if is_recorded(seen):  # history: the status holds its outcome
                 return
+        elif self._jobs_seen.get(key) == seen:
+            return
+        else:
             self._jobs_seen[key] = seen
         try:
             await self.reconcile(namespace, task)
@@ -115,7 +127,15 @@ class Controller:
             self.requeue(namespace, task, 5.0)
             raise
 
-    async def reconcile(self, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
+    async def reconcile(
+        self,
+        namespace: str,
+        name: str,
+        progress: Mapping[str, float] | None = None,
+        listed: dict[str, Any] | None = None,
+    ) -> None:
+        """One pass (or a few, see MAX_PASSES) for the task. ``listed`` is a body as fresh as a
+        read, used when none is kept (kopf's listing at start-up) instead of reading the task."""
         key = (namespace, name)
         if key in self._waiting and not progress:
             return
@@ -124,14 +144,16 @@ class Controller:
         try:
             async with lock:
                 self._waiting.discard(key)
-                await self._timed(namespace, name, progress)
+                await self._timed(namespace, name, progress, listed)
         finally:
             self._waiting.discard(key)
 
-    async def _timed(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+    async def _timed(
+        self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
+    ) -> None:
         started = time.perf_counter()
         try:
-            await self._passes(namespace, name, progress)
+            await self._passes(namespace, name, progress, listed)
         except SovitsError as exc:
             metrics.RECONCILES.labels("error").inc()
             metrics.ERRORS.labels(exc.code).inc()
@@ -183,13 +205,15 @@ class Controller:
 
     # -- one reconcile -------------------------------------------------------------------
 
-    async def _passes(self, namespace: str, name: str, progress: Mapping[str, float] | None) -> None:
+    async def _passes(
+        self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
+    ) -> None:
         key = (namespace, name)
-        raw = self.latest.get(key)
+        raw = self.latest.get(key) or listed
         if raw is None:
             raw = await self.kube.get_task(namespace, name)
             if raw is not None and not raw["metadata"].get("deletionTimestamp"):
-                self.latest.offer(raw)
+                self.latest.answered(raw)
         for _ in range(MAX_PASSES):
             if raw is None or raw["metadata"].get("deletionTimestamp"):
                 return
@@ -208,7 +232,7 @@ class Controller:
                 except Exception:
                     self.latest.drop(key)  # the write may or may not have landed: read fresh next time
                     raise
-                self.latest.offer(raw)
+                self.latest.answered(raw)
             await self._act(task, raw, outcome)
             self.phases.set(uid, outcome.status.phase)
             if old == new:
@@ -259,7 +283,7 @@ class Controller:
                     continue
                 await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s))
                 self._expired.add((namespace, action.name))
-            elif isinstance(action, Event):
+            elif isinstance(action, RecordEvent):
                 log.info("%s", decision_line(namespace, task.metadata.name, action))
                 self.post_event(raw, action.type, action.reason, action.message)
             elif isinstance(action, RequeueAfter):

@@ -1,7 +1,8 @@
 """kopf handlers: thin adapters from watch events to ``Controller.reconcile``.
 
 Nothing is registered at import time: ``build_registry`` binds the handlers to one Settings
-object, so settings are built once, by the CLI. kopf's own bookkeeping lives in annotations
+object, so settings are built once, by the CLI. The operator's state (the Controller) lives in
+kopf's ``memo``, set by the start-up handler. kopf's own bookkeeping lives in annotations
 under our prefix, never in the public status, and no handler returns a value (kopf would
 write it into status).
 """
@@ -19,11 +20,12 @@ import kopf
 from sovits_core.errors import SovitsError
 from sovits_core.model import GROUP, KIND, PLURAL, VERSION, TrainingTask
 from sovits_core.settings import Settings
+from sovits_kube import client as kube
+from sovits_kube.client import Kube
 
 from . import metrics
 from .controller import Controller
 from .jobs import Labels
-from .kube import Kube
 from .observe import prune_job, prune_pod
 
 log = logging.getLogger(__name__)
@@ -68,61 +70,107 @@ def _translated(exc: SovitsError) -> kopf.TemporaryError | kopf.PermanentError:
     return kopf.PermanentError(exc.message)
 
 
+def connection_info(found: Any) -> kopf.ConnectionInfo:
+    """kopf's watches log in with the credentials our own calls use (kube.configuration), not
+    with kopf's order (service account before $KUBECONFIG), so both always talk as one user."""
+    scheme, token = kube.bearer(found)
+    return kopf.ConnectionInfo(
+        server=found.host,
+        ca_path=found.ssl_ca_cert,
+        insecure=not found.verify_ssl,
+        username=found.username or None,
+        password=found.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=found.cert_file,
+        private_key_path=found.key_file,
+    )
+
+
+def controller_of(memo: Any) -> Controller:
+    """The operator's state: one Controller, put into kopf's ``memo`` at start-up (handlers get
+    shallow copies of that memo, which share it)."""
+    ctl: Controller = memo.controller
+    return ctl
+
+
+def adopt(memo: Any, kwargs: Mapping[str, Any]) -> Controller:
+    """The Controller, handed kopf's indexes: they reach handlers as kwargs only, and requeues
+    fire outside handlers, so the Controller keeps the latest references."""
+    ctl = controller_of(memo)
+    ctl.jobs_index = kwargs["step_jobs"]
+    ctl.pods_index = kwargs["step_pods"]
+    return ctl
+
+
+async def reconciled(
+    ctl: Controller,
+    namespace: str,
+    name: str,
+    progress: Mapping[str, float] | None = None,
+    listed: dict[str, Any] | None = None,
+) -> None:
+    try:
+        await ctl.reconcile(namespace, name, progress, listed)
+    except SovitsError as exc:
+        raise _translated(exc) from exc
+
+
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     """The handlers of one operator process, bound to ``settings``."""
     registry = kopf.OperatorRegistry()
     labels = Labels(settings.operator.annotation_prefix)
-    ours = {labels.task_uid: kopf.PRESENT}
-    state: dict[str, Any] = {}
+    _register_lifecycle(registry, settings)
+    _register_indexes(registry, labels)
+    _register_task_handlers(registry, settings)
+    _register_job_and_pod_handlers(registry, labels)
+    return registry
 
-    def controller() -> Controller:
-        ctl: Controller = state["controller"]
-        return ctl
 
-    def adopt(kwargs: Mapping[str, Any]) -> Controller:
-        # Indexes reach handlers as kwargs only; requeues fire outside handlers, so keep them.
-        ctl = controller()
-        ctl.jobs_index = kwargs["step_jobs"]
-        ctl.pods_index = kwargs["step_pods"]
-        return ctl
-
-    async def run(ctl: Controller, namespace: str, name: str, progress: Mapping[str, float] | None = None) -> None:
-        try:
-            await ctl.reconcile(namespace, name, progress)
-        except SovitsError as exc:
-            raise _translated(exc) from exc
-
+def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> Any:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info(kube.configuration())
 
     @kopf.on.startup(id="startup", registry=registry)
-    async def startup(**_: Any) -> None:
+    async def startup(memo: kopf.Memo, **_: Any) -> None:
         asyncio.get_running_loop().set_default_executor(Kube.executor())
-        kube = await asyncio.to_thread(Kube.connect)
-        state["controller"] = Controller(settings, kube, _post_event)
+        calls = await asyncio.to_thread(Kube.connect)
+        memo.controller = Controller(settings, calls, _post_event)
+        memo.metrics = None
         if settings.operator.metrics_port:
-            state["metrics"] = await metrics.serve(settings.operator.metrics_host, settings.operator.metrics_port)
+            memo.metrics = await metrics.serve(settings.operator.metrics_host, settings.operator.metrics_port)
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
-    async def cleanup(**_: Any) -> None:
-        runner = state.pop("metrics", None)
-        if runner is not None:
-            await runner.cleanup()
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        if memo.get("metrics") is not None:
+            await memo.metrics.cleanup()
+
+
+def _register_indexes(registry: kopf.OperatorRegistry, labels: Labels) -> None:
+    ours = {labels.task_uid: kopf.PRESENT}
+    # async, though they never await: kopf runs a plain function in a worker thread, a hop per
+    # Job and pod event, and a restart replays every retained one before the first task's pass.
 
     @kopf.index("batch", "v1", "jobs", id="step_jobs", labels=ours, registry=registry)
-    def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    async def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {body["metadata"]["labels"][labels.task_uid]: prune_job(body)}
 
     @kopf.index("", "v1", "pods", id="step_pods", labels=ours, registry=registry)
-    def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
+    async def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {body["metadata"]["labels"][labels.task_uid]: prune_pod(body)}
 
+
+def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
+    async def task_changed(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+        await reconciled(adopt(memo, kwargs), namespace or "", name)
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
-    async def task_changed(namespace: str | None, name: str, **kwargs: Any) -> None:
-        await run(adopt(kwargs), namespace or "", name)
+    async def task_resumed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        # At start-up nothing of ours is newer than kopf's listing: no read per (finished) task.
+        await reconciled(adopt(memo, kwargs), namespace or "", name, listed=dict(body))
 
     def is_running(status: Mapping[str, Any], **_: Any) -> bool:
         return bool(status.get("phase") == "running")
@@ -130,44 +178,26 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     @kopf.timer(GROUP, VERSION, PLURAL, id="progress", interval=settings.operator.progress_interval_s,
                 when=is_running, backoff=BACKOFF_S, registry=registry)  # fmt: skip
     async def task_progress(
-        namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, **kwargs: Any
+        namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, memo: kopf.Memo, **kwargs: Any
     ) -> None:
-        ctl = adopt(kwargs)
+        ctl = adopt(memo, kwargs)
         step = status.get("currentStep")
         progress = None
         if step:
             task = TrainingTask.model_validate(dict(body))
             value = await asyncio.to_thread(ctl.read_progress, task, step)
             progress = {step: value} if value is not None else None
-        await run(ctl, namespace or "", name, progress)
+        await reconciled(ctl, namespace or "", name, progress)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="task_event", registry=registry)
-    async def task_event(body: kopf.Body, type: str | None, **_: Any) -> None:  # async: on the loop, not a thread
-        controller().task_seen(body, gone=type == "DELETED")
-
-    @kopf.on.event("batch", "v1", "jobs", id="job_event", labels=ours, registry=registry)
-    async def job_event(body: kopf.Body, namespace: str | None, type: str | None, **kwargs: Any) -> None:
-        ctl = adopt(kwargs)
-        owner = next((o for o in body["metadata"].get("ownerReferences", []) if o.get("kind") == KIND), None)
-        if owner is not None:
-            try:
-                await ctl.job_changed(namespace or "", owner["name"], body, gone=type == "DELETED")
-            except SovitsError as exc:
-                raise _translated(exc) from exc
-
-    @kopf.on.event("", "v1", "pods", id="pod_event", labels=ours, registry=registry)
-    async def pod_event(body: kopf.Body, **kwargs: Any) -> None:
-        # Job events cover success and failure; a pod matters alone only while it cannot be placed.
-        ctl = adopt(kwargs)
-        scheduled = prune_pod(body)["scheduled"] or {}
-        if scheduled.get("reason") == "Unschedulable":
-            found = ctl.name_of(body["metadata"]["labels"][labels.task_uid])
-            if found is not None:
-                await run(ctl, *found)
+    async def task_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:  # async: on the loop
+        controller_of(memo).task_seen(body, gone=type == "DELETED")
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete", backoff=BACKOFF_S, registry=registry)
-    async def task_deleted(namespace: str | None, name: str, uid: str, body: kopf.Body, **kwargs: Any) -> None:
-        ctl = adopt(kwargs)
+    async def task_deleted(
+        namespace: str | None, name: str, uid: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    ) -> None:
+        ctl = adopt(memo, kwargs)
         namespace = namespace or ""
         ctl.forget(namespace, name, uid)
         try:
@@ -177,7 +207,31 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         if settings.operator.delete_storage_on_delete:
             await ctl.delete_storage(dict(body))
 
-    return registry
+
+def _register_job_and_pod_handlers(registry: kopf.OperatorRegistry, labels: Labels) -> None:
+    ours = {labels.task_uid: kopf.PRESENT}
+
+    @kopf.on.event("batch", "v1", "jobs", id="job_event", labels=ours, registry=registry)
+    async def job_event(
+        body: kopf.Body, namespace: str | None, type: str | None, memo: kopf.Memo, **kwargs: Any
+    ) -> None:
+        ctl = adopt(memo, kwargs)
+        owner = next((o for o in body["metadata"].get("ownerReferences", []) if o.get("kind") == KIND), None)
+        if owner is not None:
+            try:
+                await ctl.job_changed(namespace or "", owner["name"], body, gone=type == "DELETED")
+            except SovitsError as exc:
+                raise _translated(exc) from exc
+
+    @kopf.on.event("", "v1", "pods", id="pod_event", labels=ours, registry=registry)
+    async def pod_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        # Job events cover success and failure; a pod matters alone only while it cannot be placed.
+        ctl = adopt(memo, kwargs)
+        scheduled = prune_pod(body)["scheduled"] or {}
+        if scheduled.get("reason") == "Unschedulable":
+            found = ctl.name_of(body["metadata"]["labels"][labels.task_uid])
+            if found is not None:
+                await reconciled(ctl, *found)
 
 
 def quiet_kopf(settings: Settings) -> None:
@@ -191,6 +245,7 @@ def run(settings: Settings, namespaces: list[str], clusterwide: bool) -> None:
     quiet_kopf(settings)
     kopf.run(
         registry=build_registry(settings),
+        memo=kopf.Memo(),  # the Controller and the metrics server, set by the start-up handler
         settings=kopf_settings(settings),
         standalone=True,  # one replica (the chart uses Recreate): no peering objects
         clusterwide=clusterwide,

@@ -37,6 +37,16 @@ def prune_job(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_recorded(job: Mapping[str, Any]) -> bool:
+    """The Job finished and its TTL is set. The TTL is set only once status holds the outcome
+    (reconcile's ExpireJob), so its news, including its deletion, changes no decision."""
+    finished = any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
+    return finished and (job.get("spec") or {}).get("ttlSecondsAfterFinished") is not None
+
+
 def prune_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a step pod that observe_job reads."""
     meta, status = body.get("metadata", {}), body.get("status") or {}

@@ -24,6 +24,7 @@ from sovits_core import storage
 from sovits_core.model import GROUP, PLURAL, VERSION, TrainingTaskStatus
 from sovits_core.settings import Settings
 from sovits_local.store import SqliteTaskStore
+from tests.support.processes import wait_for
 from tests.support.seaweed import S3Store
 
 TOKEN_A = "token-tenant-a"
@@ -60,12 +61,22 @@ def _kube_backend(request: pytest.FixtureRequest) -> Backend:
     second = cluster.create_namespace()
     request.addfinalizer(lambda: cluster.kubectl("delete", "namespace", second, "--wait=false"))
 
+    store = KubeTaskStore(api, ping_namespace=first)
+
     def write_status(namespace: str, task_id: str, status: TrainingTaskStatus) -> None:
-        objects.patch_namespaced_custom_object_status(
+        written: Any = objects.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, task_id, {"status": status.wire()}
         )
+        # The operator's write reaches the API through the API's watch, a moment later.
+        version = written["metadata"]["resourceVersion"]
+        wait_for(lambda: resource_version(store.get(namespace, task_id)) == version, timeout=10,
+                 what=f"status of {task_id} on the API's watch", interval=0.02)  # fmt: skip
 
-    return Backend("kube", KubeTaskStore(api, ping_namespace=first), first, second, write_status)
+    return Backend("kube", store, first, second, write_status)
+
+
+def resource_version(task: Any) -> object:
+    return (task.metadata.model_extra or {}).get("resourceVersion")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("kube", marks=pytest.mark.cluster)])

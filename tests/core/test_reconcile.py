@@ -13,10 +13,10 @@ from sovits_core.model import Condition, TrainingTask
 from sovits_core.reconcile import (
     CreateJob,
     DeleteJob,
-    Event,
     ExpireJob,
     ObservedJob,
     Outcome,
+    RecordEvent,
     RequeueAfter,
     quality_of,
     reconcile,
@@ -46,7 +46,7 @@ def condition(task: TrainingTask, type_: str) -> Condition | None:
 
 
 def reasons(outcome: Outcome) -> list[str]:
-    return [e.reason for e in outcome.of(Event)]
+    return [e.reason for e in outcome.of(RecordEvent)]
 
 
 def record(task: TrainingTask, name: str) -> dict[str, object]:
@@ -139,7 +139,7 @@ def test_a_handled_request_is_not_run_again_when_reconciled_again() -> None:
 
     assert created_jobs(outcome) == []
     assert again.status == task.status
-    assert outcome.of(Event) == []
+    assert outcome.of(RecordEvent) == []
 
 
 def test_a_new_request_id_runs_a_completed_step_again_under_a_new_job_name() -> None:
@@ -559,7 +559,7 @@ def test_events_name_the_step_and_attempt_they_are_about() -> None:
     task, failing = step_once(task, [failed("voice1-convert-audio-1", at=T0)])
     _, retried = step_once(task, [failed("voice1-convert-audio-1", at=T0)], now=T0 + timedelta(seconds=30))
 
-    assert [(e.reason, e.step, e.attempt) for o in (started, failing, retried) for e in o.of(Event)] == [
+    assert [(e.reason, e.step, e.attempt) for o in (started, failing, retried) for e in o.of(RecordEvent)] == [
         ("StepStarted", "convert_audio", 1),
         ("AttemptFailed", "convert_audio", 1),
         ("StepRetrying", "convert_audio", 2),
@@ -646,7 +646,7 @@ def test_a_running_step_whose_job_is_missing_gets_the_same_job_name_again() -> N
     _, again = step_once(task, [])
 
     assert created_jobs(again) == created_jobs(first) == ["voice1-convert-audio-1"]
-    assert again.of(Event) == []
+    assert again.of(RecordEvent) == []
 
 
 def test_an_active_job_the_status_does_not_name_is_deleted() -> None:

@@ -1,13 +1,20 @@
-"""The operator's log line per decision names the task, the step and the attempt."""
+"""The Controller: its log line per decision, and which passes and API calls it makes."""
 
 from __future__ import annotations
 
-from sovits_core.reconcile import Event
-from sovits_operator.controller import decision_line
+import asyncio
+import copy
+from typing import Any
+
+from sovits_core.reconcile import RecordEvent
+from sovits_core.settings import Settings
+from sovits_operator.controller import Controller, decision_line
+from sovits_operator.jobs import Labels
+from tests.support.fake_kube import FakeKube
 
 
 def test_a_decision_about_a_step_names_namespace_task_step_and_attempt() -> None:
-    event = Event(
+    event = RecordEvent(
         "Normal", "StepRetrying", "slice_audio attempt 2 of 3 started as Job v-slice-audio-2", "slice_audio", 2
     )
 
@@ -17,6 +24,152 @@ def test_a_decision_about_a_step_names_namespace_task_step_and_attempt() -> None
 
 
 def test_a_decision_about_the_whole_task_names_the_task() -> None:
-    event = Event("Normal", "Completed", "every requested step completed")
+    event = RecordEvent("Normal", "Completed", "every requested step completed")
 
     assert decision_line("team-a", "v", event) == "team-a/v Completed: every requested step completed"
+
+
+# -- the Controller against a fake of its few API calls (tests/support/fake_kube.py) ---------
+
+SETTINGS = Settings()
+LABELS = Labels(SETTINGS.operator.annotation_prefix)
+
+
+def a_task_body(*steps: str, name: str = "voice1") -> dict[str, Any]:
+    return {
+        "apiVersion": "sovits.io/v1alpha1",
+        "kind": "TrainingTask",
+        "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "generation": 1},
+        "spec": {"expName": "spk", "steps": [{"name": s} for s in steps]},
+    }
+
+
+def a_controller(kube: FakeKube) -> tuple[Controller, list[str]]:
+    posted: list[str] = []
+    ctl = Controller(SETTINGS, kube, lambda body, type_, reason, message: posted.append(reason))
+    ctl.jobs_index = kube.jobs_index
+    ctl.pods_index = {}
+    return ctl, posted
+
+
+def test_a_new_task_is_recorded_as_running_before_its_first_job_is_created() -> None:
+    kube = FakeKube(LABELS)
+    ctl, posted = a_controller(kube)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+
+    assert kube.calls == ["get task voice1", "patch task voice1 status", "create job voice1-convert-audio-1"]
+    assert kube.tasks[("ns", "voice1")]["status"]["steps"][0]["jobName"] == "voice1-convert-audio-1"
+    assert "StepStarted" in posted
+
+
+def test_the_next_step_starts_from_the_body_the_status_write_answered_without_reading_the_task() -> None:
+    kube = FakeKube(LABELS)
+    ctl, _ = a_controller(kube)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+
+    async def scenario() -> None:
+        await ctl.reconcile("ns", "voice1")
+        kube.calls.clear()
+        await ctl.job_changed("ns", "voice1", kube.finish_job("ns", "voice1-convert-audio-1"), gone=False)
+
+    asyncio.run(scenario())
+
+    assert "get task voice1" not in kube.calls
+    assert "create job voice1-slice-audio-1" in kube.calls
+    assert kube.tasks[("ns", "voice1")]["status"]["steps"][0]["phase"] == "completed"
+
+
+def test_a_late_watch_event_with_an_opaque_older_version_does_not_bring_back_the_old_status() -> None:
+    kube = FakeKube(LABELS)
+    ctl, posted = a_controller(kube)
+    created = kube.add_task(a_task_body("convert_audio", "slice_audio"))
+
+    async def scenario() -> None:
+        await ctl.reconcile("ns", "voice1")
+        ctl.task_seen(created, gone=False)  # the stream catching up: the task before our status write
+        kube.calls.clear()
+        posted.clear()
+        await ctl.reconcile("ns", "voice1")
+
+    asyncio.run(scenario())
+
+    # Taken for news, the old body would record the first step again and post StepStarted twice.
+    assert kube.calls == [] and posted == []
+
+
+def test_news_of_a_job_whose_outcome_the_status_holds_costs_no_pass_and_no_request() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    setup, _ = a_controller(kube)
+    asyncio.run(setup.reconcile("ns", "voice1"))
+    finished = kube.finish_job("ns", "voice1-convert-audio-1")
+    asyncio.run(setup.job_changed("ns", "voice1", finished, gone=False))  # records it, then sets the TTL
+    recorded = copy.deepcopy(kube.jobs[("ns", "voice1-convert-audio-1")])
+    assert recorded["spec"]["ttlSecondsAfterFinished"] is not None
+    restarted, posted = a_controller(kube)  # a restarted operator replaying retained Jobs
+    kube.calls.clear()
+
+    async def replay() -> None:
+        await restarted.job_changed("ns", "voice1", recorded, gone=False)
+        await restarted.job_changed("ns", "voice1", recorded, gone=True)  # the TTL controller deleted it
+
+    asyncio.run(replay())
+
+    assert kube.calls == [] and posted == []
+
+
+def test_a_job_that_finished_while_the_operator_was_away_is_reconciled() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    before, _ = a_controller(kube)
+    asyncio.run(before.reconcile("ns", "voice1"))
+    finished = kube.finish_job("ns", "voice1-convert-audio-1")  # no TTL: its outcome is not recorded
+    restarted, _ = a_controller(kube)
+    kube.calls.clear()
+
+    asyncio.run(restarted.job_changed("ns", "voice1", finished, gone=False))
+
+    assert kube.calls[:3] == ["get task voice1", "patch task voice1 status", "create job voice1-slice-audio-1"]
+
+
+def test_a_job_event_that_changes_nothing_reconcile_reads_is_skipped() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    job = copy.deepcopy(kube.jobs[("ns", "voice1-convert-audio-1")])
+    asyncio.run(ctl.job_changed("ns", "voice1", job, gone=False))
+    kube.calls.clear()
+    job["status"] = {"active": 1, "ready": 1}  # its pod started: nothing reconcile reads
+
+    asyncio.run(ctl.job_changed("ns", "voice1", job, gone=False))
+
+    assert kube.calls == []
+
+
+def test_the_body_of_a_finished_task_is_not_kept() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, posted = a_controller(kube)
+
+    async def scenario() -> None:
+        await ctl.reconcile("ns", "voice1")
+        assert len(ctl.latest) == 1
+        await ctl.job_changed("ns", "voice1", kube.finish_job("ns", "voice1-convert-audio-1"), gone=False)
+
+    asyncio.run(scenario())
+
+    assert kube.tasks[("ns", "voice1")]["status"]["phase"] == "completed" and "Completed" in posted
+    assert len(ctl.latest) == 0
+
+
+def test_a_task_resumed_from_kopfs_listing_at_start_up_is_not_read_again() -> None:
+    kube = FakeKube(LABELS)
+    listed = kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+
+    asyncio.run(ctl.reconcile("ns", "voice1", listed=listed))
+
+    assert kube.calls == ["patch task voice1 status", "create job voice1-convert-audio-1"]

@@ -1,0 +1,103 @@
+"""The cluster store's watch-fed cache: GET task asks the API server nothing, our own writes
+read back at once, and other writers' changes arrive through the watch."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from sovits_api.kube_store import KubeTaskStore, api_client
+from sovits_api.task_cache import NamespaceTasks
+from sovits_core.errors import NotFound
+from sovits_core.model import TrainingTaskSpec
+from tests.support.cluster import ClusterInfo
+from tests.support.processes import wait_for
+
+
+def a_body(version: str, phase: str, generation: int = 1) -> dict[str, object]:
+    return {
+        "metadata": {"name": "v", "namespace": "ns", "resourceVersion": version, "generation": generation},
+        "status": {"phase": phase},
+    }
+
+
+def phase(tasks: NamespaceTasks) -> object:
+    found = tasks.get("v")
+    assert found is not None
+    return found["status"]["phase"]
+
+
+def test_the_streams_older_view_does_not_replace_our_own_write() -> None:
+    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks.relisted([a_body("k2", "completed")])
+    tasks.answered(a_body("q7", "created", generation=2))  # a step appended: the task starts over
+    tasks.streamed("MODIFIED", a_body("k2", "completed"))  # an event from before our write
+
+    assert phase(tasks) == "created"
+    tasks.streamed("MODIFIED", a_body("q7", "created", generation=2))
+    tasks.streamed("MODIFIED", a_body("a1", "running", generation=2))  # the operator, after our write
+    assert phase(tasks) == "running"
+
+
+def test_the_operators_status_arriving_before_our_own_answer_is_not_held_back() -> None:
+    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks.relisted([a_body("k2", "completed")])
+    tasks.streamed("MODIFIED", a_body("q7", "created", generation=2))  # our append, on the stream first
+    tasks.streamed("MODIFIED", a_body("r4", "running", generation=2))  # the operator starting it
+
+    tasks.answered(a_body("q7", "created", generation=2))  # our PUT's answer, last
+
+    assert phase(tasks) == "running"
+
+
+def test_until_the_list_is_in_the_cache_says_nothing() -> None:
+    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks.answered(a_body("q7", "created"))
+
+    assert tasks.get("v") is None
+
+
+def apiserver_gets_of_trainingtasks(cluster: ClusterInfo) -> float:
+    """GET requests for TrainingTasks the API server has served, from its own /metrics."""
+    total = 0.0
+    for line in cluster.kubectl("get", "--raw", "/metrics").splitlines():
+        wanted = ('resource="trainingtasks"', 'verb="GET"', 'subresource=""')
+        if line.startswith("apiserver_request_total{") and all(w in line for w in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.cluster
+def test_reading_a_task_on_the_cluster_store_makes_no_request_once_the_watch_is_in(
+    cluster: ClusterInfo, namespace: str
+) -> None:
+    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+    name = str(uuid.uuid4())
+    store.create(namespace, name, TrainingTaskSpec.model_validate({"expName": "spk"}), {})
+    wait_for(lambda: store._cache is not None and store._cache.namespace(namespace).get(name), what="watch synced")
+    before = apiserver_gets_of_trainingtasks(cluster)
+
+    for _ in range(50):
+        assert store.get(namespace, name).metadata.name == name
+
+    assert apiserver_gets_of_trainingtasks(cluster) == before
+
+
+@pytest.mark.cluster
+def test_a_task_another_client_deletes_is_gone_from_the_cluster_store(cluster: ClusterInfo, namespace: str) -> None:
+    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+    name = str(uuid.uuid4())
+    store.create(namespace, name, TrainingTaskSpec.model_validate({"expName": "spk"}), {})
+    store.get(namespace, name)
+
+    cluster.kubectl("delete", "trainingtask", name, "-n", namespace)
+
+    def gone() -> bool:
+        try:
+            store.get(namespace, name)
+        except NotFound:
+            return True
+        return False
+
+    wait_for(gone, timeout=10, what="deletion seen", interval=0.05)
