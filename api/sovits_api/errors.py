@@ -75,6 +75,13 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": MEANING[status]} for status in statuses}
 
 
+def documented_json(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """As ``documented``, for a route whose own answer is not JSON (the event stream): FastAPI
+    would list a model's errors under the route's media type, so the JSON is spelled out."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {status: {"description": MEANING[status], "content": body} for status in statuses}
+
+
 def status_of(exc: SovitsError) -> int:
     return STATUS.get(exc.code, 500)
 

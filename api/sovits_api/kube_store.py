@@ -63,6 +63,11 @@ class KubeTaskStore:
         if self._cache is not None:
             self._cache.namespace(ping_namespace)  # the default namespace is watched from the start
 
+    def close(self) -> None:
+        """Stop the cache's watches (they run in daemon threads; a process exit ends them too)."""
+        if self._cache is not None:
+            self._cache.close()
+
     def _kept(self, namespace: str, obj: Any) -> TrainingTask:
         """Our write's answer, kept so the next read sees it, as a task."""
         if self._cache is not None:

@@ -62,6 +62,7 @@ def _kube_backend(request: pytest.FixtureRequest) -> Backend:
     request.addfinalizer(lambda: cluster.kubectl("delete", "namespace", second, "--wait=false"))
 
     store = KubeTaskStore(api, ping_namespace=first)
+    request.addfinalizer(store.close)
 
     def write_status(namespace: str, task_id: str, status: TrainingTaskStatus) -> None:
         written: Any = objects.patch_namespaced_custom_object_status(

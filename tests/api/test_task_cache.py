@@ -4,6 +4,7 @@ read back at once, and other writers' changes arrive through the watch."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -68,11 +69,18 @@ def apiserver_gets_of_trainingtasks(cluster: ClusterInfo) -> float:
     return total
 
 
+@pytest.fixture
+def cluster_store(cluster: ClusterInfo, namespace: str) -> Iterator[KubeTaskStore]:
+    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+    yield store
+    store.close()
+
+
 @pytest.mark.cluster
 def test_reading_a_task_on_the_cluster_store_makes_no_request_once_the_watch_is_in(
-    cluster: ClusterInfo, namespace: str
+    cluster: ClusterInfo, namespace: str, cluster_store: KubeTaskStore
 ) -> None:
-    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+    store = cluster_store
     name = str(uuid.uuid4())
     store.create(namespace, name, TrainingTaskSpec.model_validate({"expName": "spk"}), {})
     wait_for(lambda: store._cache is not None and store._cache.namespace(namespace).get(name), what="watch synced")
@@ -85,8 +93,10 @@ def test_reading_a_task_on_the_cluster_store_makes_no_request_once_the_watch_is_
 
 
 @pytest.mark.cluster
-def test_a_task_another_client_deletes_is_gone_from_the_cluster_store(cluster: ClusterInfo, namespace: str) -> None:
-    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+def test_a_task_another_client_deletes_is_gone_from_the_cluster_store(
+    cluster: ClusterInfo, namespace: str, cluster_store: KubeTaskStore
+) -> None:
+    store = cluster_store
     name = str(uuid.uuid4())
     store.create(namespace, name, TrainingTaskSpec.model_validate({"expName": "spk"}), {})
     store.get(namespace, name)

@@ -30,13 +30,15 @@ def chromium_path() -> str:
     raise RuntimeError("Chromium not found: install Debian's chromium package (hack/setup.sh does)")
 
 
-@pytest.fixture(scope="session")
+# Package scope: playwright's sync API keeps an event loop running in the main thread while it
+# is open, and tests elsewhere start loops of their own with asyncio.run.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(
         executable_path=chromium_path(), args=["--autoplay-policy=no-user-gesture-required"]

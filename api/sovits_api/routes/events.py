@@ -11,11 +11,11 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from sovits_api import events
 from sovits_api.deps import ServicesDep, TaskIdDep, TenantDep
-from sovits_api.errors import COMMON, documented
+from sovits_api.errors import COMMON, documented_json
 from sovits_api.schemas import TaskPublic
 from sovits_api.view import task_view
 
-router = APIRouter(prefix="/api/v1", tags=["events"], responses=documented(404, *COMMON))
+router = APIRouter(prefix="/api/v1", tags=["events"], responses=documented_json(404, *COMMON))
 
 
 async def current_view(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
