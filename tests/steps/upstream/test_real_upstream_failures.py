@@ -26,7 +26,10 @@ def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(fea
     checkpoints = f"experiments/{EXP}/logs_s2_v2Pro"
 
     def mirrored() -> bool:
-        return any(n.startswith("G_") for n in featured.names(checkpoints))
+        # Upstream saves G_ then D_, and resumes only from both: a kill between the two uploads
+        # would leave nothing to resume from.
+        names = featured.names(checkpoints)
+        return any(n.startswith("G_") for n in names) and any(n.startswith("D_") for n in names)
 
     first = featured.start("train_sovits", params)
     held = first.wait(until=mirrored)
