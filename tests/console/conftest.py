@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright, expect, sync_playwright
 
 # Debian's /usr/bin/chromium is a wrapper script; playwright launches the binary itself.
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")
 _STATUS_REPORT = re.compile(r"Failed to load resource: the server responded with a status of (\d{3})")
+# An assertion waits as long as an action does (the pages' default is 30 s): on 2 loaded cores
+# an upload or a step's status can take longer than playwright's 5 s to show.
+expect.set_options(timeout=30_000)
 
 
 def chromium_path() -> str:
