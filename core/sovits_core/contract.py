@@ -29,6 +29,8 @@ ENV_SHARD_INDEX: Final = "JOB_COMPLETION_INDEX"  # set by Kubernetes for Indexed
 ENV_SHARD_COUNT: Final = "SOVITS_SHARD_COUNT"
 ENV_TERMINATION_LOG: Final = "SOVITS_TERMINATION_LOG"
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+# Seconds between the runner's progress writes (default 5); tests of short real runs shorten it.
+ENV_PROGRESS_INTERVAL: Final = "SOVITS_PROGRESS_INTERVAL_S"
 # A completed step's termination message is its summary, then, for a step with a result the
 # status records (test_inference: its quality score), this mark and a one-line JSON object.
 RESULT_MARK: Final = " | result: "

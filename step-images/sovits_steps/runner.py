@@ -165,7 +165,7 @@ def build_context(
         work=work,
         store=store,
         models=ModelStore(store.store, settings.storage.models_prefix, work / "models"),
-        progress=Progress(name, write_progress, PROGRESS_INTERVAL_S),
+        progress=Progress(name, write_progress, float(env.get(c.ENV_PROGRESS_INTERVAL) or PROGRESS_INTERVAL_S)),
         settings=settings,
     )
 

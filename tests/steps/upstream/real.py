@@ -193,11 +193,13 @@ class ImageTask:
             "TMPDIR": str(self.tmp),
             "CUDA_VISIBLE_DEVICES": "",
             # this checkout's packages first: the environment's own install may be another clone's
-            "PYTHONPATH": f"{REPO / 'operator'}:{REPO / 'step-images'}",
+            "PYTHONPATH": f"{REPO / 'core'}:{REPO / 'step-images'}:{REPO / 'cli'}",
             "NLTK_DATA": str(self.nltk_data or self.upstream.nltk_data),  # as the step image sets it
             "SOVITS_STORAGE__BACKEND": "local",
             "SOVITS_STORAGE__LOCAL_ROOT": str(self.root),
             "SOVITS_PATHS__BASE_DIR": str(self.checkout),
+            # a tiny model trains in seconds: progress must be written often enough to be seen
+            c.ENV_PROGRESS_INTERVAL: "0.5",
             c.ENV_TASK_ID: self.task_id,
             c.ENV_STEP: step,
             c.ENV_PARAMS: json.dumps(params),
