@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from sovits_api.client import TrainingClient
 from sovits_steps.progress import Progress
@@ -101,11 +102,19 @@ def test_a_task_made_in_the_console_is_fed_sliced_and_heard(
     sliced = page.locator('tr[data-name^="sliced/"]')
     expect(sliced.first).to_be_visible()
     assert sliced.count() >= 2
-    sliced.first.get_by_role("button", name="Play").click()
-    duration = page.wait_for_function(
-        "() => { const a = document.querySelector('tr[data-name^=\"sliced/\"] audio');"
-        " return a && a.readyState >= 1 && Number.isFinite(a.duration) && a.duration; }"
-    ).json_value()
+    duration = None
+    for _ in range(3):  # a status event that re-renders the file list can drop a player just made
+        sliced.first.get_by_role("button", name="Play").click()
+        try:
+            duration = page.wait_for_function(
+                "() => { const a = document.querySelector('tr[data-name^=\"sliced/\"] audio');"
+                " return a && a.readyState >= 1 && Number.isFinite(a.duration) && a.duration; }",
+                timeout=10_000,
+            ).json_value()
+            break
+        except PlaywrightTimeoutError:
+            continue
+    assert duration is not None, "a slice's player loaded its audio"
     assert 0.5 < duration < 10, "a slice of a few seconds"
     with page.expect_download() as download:
         sliced.nth(1).get_by_role("button", name="Download").click()
