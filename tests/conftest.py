@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,19 @@ from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
 from tests.support.real_node import RealNode, RealNodeCluster
 from tests.support.seaweed import S3Store, SeaweedFS
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+    """The failed tests' names once more, last: on CI the short summary prints each assertion
+    message whole, and one long diff can push every name out of a log's tail."""
+    result = yield
+    failed = [report.nodeid for kind in ("failed", "error") for report in terminalreporter.stats.get(kind, [])]
+    if failed:
+        terminalreporter.write_sep("=", f"{len(failed)} failed (names only)")
+        for nodeid in failed:
+            terminalreporter.write_line(nodeid)
+    return result
 
 
 @pytest.fixture(scope="session")

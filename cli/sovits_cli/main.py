@@ -60,9 +60,18 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _step(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
     from sovits_steps.runner import main as step_main
 
-    return step_main([args.name, "--task", args.task])
+    code = step_main([args.name, "--task", args.task])
+    # The outcome is written (log, progress, termination message); a step stopped by SIGTERM
+    # leaves transfers in flight, and a normal exit would join their threads past the grace period.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _api(args: argparse.Namespace) -> int:

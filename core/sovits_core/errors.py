@@ -69,6 +69,13 @@ class Retryable(SovitsError):
     retryable = True
 
 
+class Terminated(Retryable):
+    """The step was told to stop (SIGTERM: evicted, preempted or cancelled); it stops at once,
+    without waiting for the transfers and decodes in flight."""
+
+    code = "terminated"
+
+
 class OutOfMemory(Retryable):
     """The GPU ran out of memory: a smaller batch may fit (the operator halves it)."""
 

@@ -5,26 +5,47 @@ fault: a file ffmpeg cannot decode, a WAV soundfile cannot read) is dropped, log
 recorded with its reason, and the step goes on with the rest. Any other exception (a full
 disk, a bug, a missing model) is not the item's fault and would fail every item alike, so
 it ends the step at once: no item starts after it, and the exception propagates to the
-runner once the items already running are done. Progress counts every item, dropped or not,
-in input order. What a drop means for the step's output is the step's to say.
+runner once the items already running are done. A SIGTERM (``Terminated``) does not wait for
+them: the pod's grace period is short, and the step process exits without joining its threads.
+Progress counts every item, dropped or not, in input order. What a drop means for the step's
+output is the step's to say.
 
 Threads, not processes: the work is ffmpeg subprocesses and numpy, which leave the GIL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from sovits_core.errors import Terminated
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@contextlib.contextmanager
+def thread_pool(size: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool that joins its threads on the way out, unless the step was terminated: then the
+    work not started is cancelled and the work in flight left behind."""
+    pool = ThreadPoolExecutor(size)
+    try:
+        yield pool
+    except Terminated:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,7 @@ def map_items(
 
     mapped: Mapped[T, R] = Mapped()
     size = max(1, min(len(items), workers or os.cpu_count() or 1))
-    with ThreadPoolExecutor(size) as pool:
+    with thread_pool(size) as pool:
         for n, (item, outcome) in enumerate(zip(items, pool.map(one, items), strict=True), start=1):
             if isinstance(outcome, _Dropped):
                 log.warning("skipped %s/%s: %s", folder, name(item), outcome.reason)

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from sovits_core import contract as c
 from sovits_core import settings as settings_mod
 from sovits_core.catalog import step as step_def
-from sovits_core.errors import InvalidInput, OutOfMemory, Retryable, SovitsError
+from sovits_core.errors import InvalidInput, OutOfMemory, Retryable, SovitsError, Terminated
 from sovits_core.model import TrainingTaskSpec
 from sovits_core.storage import TaskFiles, check_key, open_store
 from sovits_steps.upstream.pretrained import MODEL_STEPS
@@ -205,7 +205,7 @@ def verify(ctx: StepContext, result: StepResult) -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Retryable("terminated by SIGTERM (evicted, preempted or cancelled)")
+    raise Terminated("stopped by SIGTERM (evicted, preempted or cancelled)")
 
 
 def run_step(name: str, task_id: str, env: Mapping[str, str] | None = None) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from sovits_core.storage import TaskFiles
+from sovits_steps.parallel import thread_pool
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ Stamp = tuple[int, int]  # (size, mtime_ns): how a staged-in file is recognised 
 
 def run_all(jobs: Iterable[Callable[[], object]], workers: int = WORKERS) -> None:
     """Run ``jobs`` on a thread pool; the first failure cancels what has not started and raises."""
-    with ThreadPoolExecutor(workers) as pool:
+    with thread_pool(workers) as pool:
         futures = [pool.submit(job) for job in jobs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import pytest
 from sovits_core import contract as c
 from sovits_core.errors import InvalidInput, StorageUnavailable
 from sovits_steps.runner import keys_for, one_line, outcome
+from tests.support import tcp_relay
 from tests.support.audio import encode, speech
 from tests.support.ports import free_ports
+from tests.support.processes import wait_for
 from tests.support.seaweed import S3Store
 
 pytestmark = pytest.mark.s3
@@ -61,6 +64,28 @@ class Task:
 @pytest.fixture
 def task(s3_store: S3Store, s3_prefix: str, tmp_path: Path) -> Task:
     return Task(s3_store, s3_prefix, tmp_path)
+
+
+def test_a_step_told_to_stop_mid_download_exits_at_once_and_says_why(
+    task: Task, s3_store: S3Store, tmp_path: Path
+) -> None:
+    task.put("input_audio/long.wav", bytes(4 << 20))  # 4 MiB at 64 KiB/s: a download of a minute
+    with tcp_relay.throttled("127.0.0.1", s3_store.port, 64 << 10) as slow:
+        env = {**task.env, c.ENV_PARAMS: "{}", "SOVITS_STORAGE__ENDPOINT_URL": f"http://{slow}"}
+        with (tmp_path / "stderr").open("wb") as stderr:
+            step = subprocess.Popen([SOVITS, "step", "convert_audio", "--task", TASK], env=env, stderr=stderr)
+        try:
+            wait_for(lambda: task.names("progress"), what="step started")
+            step.send_signal(signal.SIGTERM)
+            code = step.wait(timeout=20)  # well inside the kubelet's 30 s grace period, far short of the download
+        finally:
+            step.kill()
+            step.wait()
+
+    assert code == c.EXIT_RETRYABLE
+    assert task.reason == "terminated: stopped by SIGTERM (evicted, preempted or cancelled)\n"
+    assert "stopped by SIGTERM" in task.get("logs/convert_audio.log").decode()
+    assert task.names("converted_wav") == []
 
 
 def test_convert_succeeds_with_progress_log_and_summary(task: Task, tmp_path: Path) -> None:

@@ -28,15 +28,15 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import host_state
+from . import host_state, tcp_relay
 from .cluster import REPO, Cluster, ClusterInfo, get_json
 from .processes import stop_process, wait_for
 from .seaweed import S3Store
@@ -352,11 +352,7 @@ class RealNode:
         host address, then start containerd, the kubelet and kube-proxy; returns once the node
         is Ready."""
         net = self.network
-        self.relay = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.tcp_relay", *(f"{net.host_ip}:{p}=127.0.0.1:{p}" for p in forwards)],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert self.relay.stdout is not None and self.relay.stdout.readline().strip() == "ready"
+        self.relay = tcp_relay.start(f"{net.host_ip}:{p}=127.0.0.1:{p}" for p in forwards)
 
         w = self.work
         pki = cluster.pki
@@ -424,6 +420,12 @@ class RealNode:
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.work / "logs" / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    @contextlib.contextmanager
+    def slow_relay(self, port: int, rate: int) -> Iterator[str]:
+        """``127.0.0.1:port`` at ``rate`` bytes a second each way, as the node's pods reach it: yields the address."""
+        with tcp_relay.throttled(self.network.host_ip, port, rate) as address:
+            yield address
 
     # -- teardown ---------------------------------------------------------------------------
 

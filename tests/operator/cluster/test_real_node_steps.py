@@ -128,14 +128,23 @@ def test_kubectl_apply_runs_the_four_audio_steps_as_containers_into_the_store(
     assert all(line.split("|")[1:3] == ["speaker1", "EN"] and line.split("|")[3].strip() for line in lines)
 
 
+@pytest.fixture
+def slow_store(real_node: RealNodeCluster) -> Iterator[str]:
+    """The store as the node's pods reach it, at 32 KiB/s each way: a step stays in its download."""
+    with real_node.node.slow_relay(real_node.store.port, 32 * 1024) as address:
+        yield f"http://{address}"
+
+
 def test_a_running_steps_log_is_read_with_kubectl_and_cancel_stops_its_container(
-    real_node: RealNodeCluster, node_namespace: str, start_operator: StartOperator, tmp_path: Path
+    real_node: RealNodeCluster, node_namespace: str, start_operator: StartOperator, slow_store: str, tmp_path: Path
 ) -> None:
-    start_operator()
     name = unique("cancel")
-    # Ten minutes at 44.1 kHz stereo: long enough to find the convert container still running.
-    long_take = encode(white_noise(600.0, rate=44100, std=0.05), tmp_path / "long_take.wav", rate=44100, channels=2)
-    real_node.store.client().upload_file(str(long_take), real_node.store.bucket, f"tasks/{name}/input_audio/long.wav")
+    # A minute at 44.1 kHz stereo (10.6 MB) uploaded at full speed, while the step reads the store
+    # at 32 KiB/s: its download lasts minutes, so the cancel finds it running however loaded the
+    # machine is (ten minutes of audio read at full speed once converted before the cancel came).
+    take = encode(white_noise(60.0, rate=44100, std=0.05), tmp_path / "take.wav", rate=44100, channels=2)
+    real_node.store.client().upload_file(str(take), real_node.store.bucket, f"tasks/{name}/input_audio/long.wav")
+    start_operator(SOVITS_STORAGE__ENDPOINT_URL=slow_store)
     real_node.cluster.apply(training_task(name, node_namespace, steps=[{"name": "convert_audio"}]))
 
     pod = wait_for(running_step_pod(real_node, node_namespace, name, "convert_audio"), timeout=120, what="step running")
@@ -155,7 +164,9 @@ def test_a_running_steps_log_is_read_with_kubectl_and_cancel_stops_its_container
     assert [(s["name"], s["phase"]) for s in status(real_node.cluster, node_namespace, name)["steps"]] == [
         ("convert_audio", "cancelled")
     ]
-    assert objects(real_node.store, f"tasks/{name}/converted_wav/") == {}
+    assert list(objects(real_node.store, f"tasks/{name}/converted_wav/")) == []
+    # The runner stopped on the kubelet's SIGTERM (not a SIGKILL after the grace period) and said so.
+    assert b"stopped by SIGTERM" in objects(real_node.store, f"tasks/{name}/logs/")["convert_audio.log"]
 
 
 def test_a_step_killed_at_its_memory_limit_is_a_failed_attempt_named_oomkilled_and_retried(
