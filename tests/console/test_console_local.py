@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from sovits_api.client import TrainingClient
 from sovits_steps.progress import Progress
@@ -73,7 +72,7 @@ def fits_width(page: Page) -> bool:
 
 
 def test_a_task_made_in_the_console_is_fed_sliced_and_heard(
-    console_page: ConsolePage, local: LocalService, recordings: list[Path]
+    console_page: ConsolePage, local: LocalService, recordings: list[Path], tmp_path: Path
 ) -> None:
     page = console_page.page
     page.goto(local.url + "/")
@@ -102,20 +101,17 @@ def test_a_task_made_in_the_console_is_fed_sliced_and_heard(
     sliced = page.locator('tr[data-name^="sliced/"]')
     expect(sliced.first).to_be_visible()
     assert sliced.count() >= 2
-    duration = None
-    for _ in range(3):  # a status event that re-renders the file list can drop a player just made
-        sliced.first.get_by_role("button", name="Play").click()
-        try:
-            duration = page.wait_for_function(
-                "() => { const a = document.querySelector('tr[data-name^=\"sliced/\"] audio');"
-                " return a && a.readyState >= 1 && Number.isFinite(a.duration) && a.duration; }",
-                timeout=10_000,
-            ).json_value()
-            break
-        except PlaywrightTimeoutError:
-            continue
-    assert duration is not None, "a slice's player loaded its audio"
+    sliced.first.get_by_role("button", name="Play").click()
+    duration = page.wait_for_function(
+        "() => { const a = document.querySelector('tr[data-name^=\"sliced/\"] audio');"
+        " return a && a.readyState >= 1 && Number.isFinite(a.duration) && a.duration; }"
+    ).json_value()
     assert 0.5 < duration < 10, "a slice of a few seconds"
+    # The file list refreshes (here after another upload); the player opened stays, the same element.
+    page.evaluate("() => { document.querySelector('tr[data-name^=\"sliced/\"] audio').dataset.opened = 'yes'; }")
+    page.set_input_files("#upload-input", [str(encode(speech("one more take"), tmp_path / "take three.wav"))])
+    expect(page.locator('tr[data-name="input_audio/take three.wav"]')).to_be_visible()
+    assert page.evaluate("() => document.querySelector('tr[data-name^=\"sliced/\"] audio')?.dataset.opened") == "yes"
     with page.expect_download() as download:
         sliced.nth(1).get_by_role("button", name="Download").click()
     name = sliced.nth(1).get_attribute("data-name")

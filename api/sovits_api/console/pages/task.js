@@ -174,11 +174,18 @@ export async function taskPage(view, taskId, signal) {
   logStep.addEventListener("change", loadLogs);
 
   // ---- files: download, play audio
+  // A file's row is kept while the file is unchanged, so a refresh (a step ending, an upload)
+  // does not take away a player someone has opened or is listening to.
+  const fileKey = (f) => JSON.stringify([f.name, f.size, f.step || ""]);
   async function loadFiles() {
     const { files } = await get(`task/${taskId}/files`);
-    filesBody.replaceChildren(...files.map(fileRow));
+    const shown = new Map([...filesBody.querySelectorAll("tr[data-key]")].map((tr) => [tr.dataset.key, tr]));
+    filesBody.replaceChildren(...files.map((f) => shown.get(fileKey(f)) ?? fileRow(f)));
     if (!files.length) filesBody.append(h("tr", {}, h("td", { colspan: 4 }, "No files yet.")));
     const sentence = files.find((f) => f.name.startsWith("output/") && AUDIO.test(f.name));
+    const key = sentence ? fileKey(sentence) : "";
+    if (testSentence.dataset.key === key) return;
+    testSentence.dataset.key = key;
     testSentence.replaceChildren(...(sentence ? [h("h2", {}, "Test sentence"), await player(sentence.name)] : []));
   }
 
@@ -216,7 +223,7 @@ export async function taskPage(view, taskId, signal) {
         },
       }, "Play"));
     }
-    return h("tr", { "data-name": f.name }, h("td", {}, f.name), h("td", {}, bytes(f.size)), h("td", {}, f.step || "upload"), cell);
+    return h("tr", { "data-name": f.name, "data-key": fileKey(f) }, h("td", {}, f.name), h("td", {}, bytes(f.size)), h("td", {}, f.step || "upload"), cell);
   }
 
   // ---- training curves
