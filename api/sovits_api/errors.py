@@ -46,6 +46,8 @@ STATUS: dict[str, int] = {
     "conflict": 409,
     "dataset_not_ready": 409,
     "transcript_busy": 409,
+    "transcript_contended": 409,
+    "changed": 409,
     "unauthenticated": 401,
     "payload_too_large": 413,
     "unsupported_media_type": 415,

@@ -5,32 +5,31 @@ current ``.list`` and extract_text_features' exclusion record, computed per requ
 edit rewrites the ``.list`` in place (later steps read it as they read asr_transcribe's
 own) and appends who changed what to ``contract.TRANSCRIPT_EDITS_KEY``, so edits survive
 restarts with the rest of the task's files. Edits are refused while a step that reads or
-writes the list is pending or running. Everything here blocks (object store calls).
+writes the list is pending or running. Two edits at once (through one API replica or
+several) both land: each writes the list only if it is still the version it read (a
+conditional write), and one that lost the race applies itself again to the new list.
+Everything here blocks (object store calls).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sovits_core import contract, dataset_store
 from sovits_core.catalog import CATALOG
-from sovits_core.errors import Conflict, InvalidInput, SovitsError
+from sovits_core.errors import Conflict, InvalidInput, NotFound, SovitsError
 from sovits_core.model import TrainingTask
-from sovits_core.storage import TaskFiles
+from sovits_core.storage import Changed, TaskFiles
 from sovits_core.transcripts import LANGUAGES, Line, format_list
 
 TRANSCRIPTS = contract.TRANSCRIPTS
 # Steps that read or write the list: an edit while one of them waits or runs is refused.
 LIST_STEPS = frozenset(name for name, d in CATALOG.items() if TRANSCRIPTS in d.inputs or TRANSCRIPTS in d.outputs)
 MAX_TEXT = 2000
-
-# One edit at a time per task in this process (read, change, write back).
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+ATTEMPTS = 5  # conditional writes lost in a row before an edit gives up with 409
 
 
 class DatasetNotReady(Conflict):
@@ -87,9 +86,28 @@ def check_idle(task: TrainingTask) -> None:
         )
 
 
-def _lock(files: TaskFiles) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(files.prefix, threading.Lock())
+class TranscriptContended(Conflict):
+    code = "transcript_contended"
+
+
+def _rewrite(files: TaskFiles, key: str, change: Callable[[bytes | None], bytes | None]) -> bytes | None:
+    """Read ``key``, ``change`` it and write the result back only if nobody wrote in between,
+    trying again from the new version when somebody did. ``change`` gets None for a missing
+    object and returns None to write nothing. What was written (or None)."""
+    for _ in range(ATTEMPTS):
+        try:
+            data, version = files.get_versioned(key)
+        except NotFound:
+            data, version = None, None
+        new = change(data)
+        if new is None:
+            return None
+        try:
+            files.put_bytes_if(key, new, version)
+            return new
+        except Changed:
+            continue
+    raise TranscriptContended(f"{key} kept changing under this edit ({ATTEMPTS} tries); try again", field="transcript")
 
 
 def apply_patch(
@@ -105,10 +123,14 @@ def apply_patch(
     if not entries and not drop:
         raise InvalidInput("body: give entries to change or clips to drop", field="entries")
     check_idle(task)
-    with _lock(files):
-        clips = clip_names(files)
-        lines = {ln.clip: ln for ln in load_lines(files, clips)}
-        changes: list[dict[str, Any]] = []
+    clips = clip_names(files)
+    changes: list[dict[str, Any]] = []
+
+    def edited(data: bytes | None) -> bytes | None:
+        if data is None:
+            raise _missing("transcript")
+        lines = {ln.clip: ln for ln in dataset_store.lines_of(data, clips)}
+        changes.clear()  # a lost race applies the edit again, to the list as it is now
         for i, entry in enumerate(entries):
             clip = entry["clip"]
             old = lines.get(clip)
@@ -131,15 +153,21 @@ def apply_patch(
                 raise InvalidInput(f"drop[{i}]: {clip!r} is not a line of the transcript", field=f"drop.{i}")
             del lines[clip]
             changes.append({"clip": clip, "change": {"drop": True}})
-        if changes:
-            ordered = sorted(lines.values(), key=lambda ln: ln.clip)
-            files.put_bytes(
-                contract.ASR_TRANSCRIPT_KEY, format_list(ordered, contract.TRANSCRIBED_CLIPS).encode("utf-8")
-            )
-            stamp = {"at": now.isoformat(), "by": by}
-            history = dataset_store.edits(files) + [{**stamp, **c} for c in changes]
-            files.put_bytes(contract.TRANSCRIPT_EDITS_KEY, json.dumps(history, ensure_ascii=False).encode("utf-8"))
-        return transcript(files)
+        if not changes:
+            return None
+        ordered = sorted(lines.values(), key=lambda ln: ln.clip)
+        return format_list(ordered, contract.TRANSCRIBED_CLIPS).encode("utf-8")
+
+    if _rewrite(files, contract.ASR_TRANSCRIPT_KEY, edited) is not None:
+        stamp = {"at": now.isoformat(), "by": by}
+        made = [{**stamp, **c} for c in changes]
+
+        def recorded(data: bytes | None) -> bytes:
+            history = (json.loads(data) if data is not None else []) + made
+            return json.dumps(history, ensure_ascii=False).encode("utf-8")
+
+        _rewrite(files, contract.TRANSCRIPT_EDITS_KEY, recorded)
+    return transcript(files)
 
 
 def _clean_text(text: str, field: str) -> str:

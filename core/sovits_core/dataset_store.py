@@ -29,7 +29,11 @@ def stored_lines(files: TaskFiles, clips: set[str]) -> list[Line] | None:
     gone since (an earlier step ran again) stay visible rather than failing the whole list."""
     if not files.exists(contract.ASR_TRANSCRIPT_KEY):
         return None
-    data = files.get_bytes(contract.ASR_TRANSCRIPT_KEY)
+    return lines_of(files.get_bytes(contract.ASR_TRANSCRIPT_KEY), clips)
+
+
+def lines_of(data: bytes, clips: set[str]) -> list[Line]:
+    """The stored list's lines; see ``stored_lines``."""
     named = {line.split("|", 1)[0].rsplit("/", 1)[-1] for line in data.decode("utf-8-sig").splitlines()}
     return parse_list(data, contract.ASR_TRANSCRIPT_KEY, clips | named, allow_empty=True)
 

@@ -7,13 +7,21 @@ and renames it into place. Keys handed in by users go through ``TaskFiles``, whi
 them inside one task's prefix. Reads stream: ``iter_bytes`` hands out chunks and ``get_tail``
 reads only an object's end, so a large download or log never sits whole in memory.
 
+Read-modify-write of a small document (the transcript a user proofreads through any API
+replica) goes through ``get_versioned`` and ``put_bytes_if``: the write lands only while the
+object is still the version read (S3's conditional PUT, If-Match / If-None-Match; the local
+backend compares a content hash under a file lock), else ``Changed``.
+
 Errors leave this module as domain errors: ``NotFound`` for a missing key,
-``StorageUnavailable`` when the store cannot be reached or keeps failing (retryable), and
-``InvalidInput`` for a key that escapes its prefix.
+``StorageUnavailable`` when the store cannot be reached or keeps failing (retryable),
+``Changed`` for a conditional write that lost its race, and ``InvalidInput`` for a key that
+escapes its prefix.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import uuid
@@ -24,7 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from .errors import InvalidInput, NotFound, SovitsError, StorageUnavailable
+from .errors import Conflict, InvalidInput, NotFound, SovitsError, StorageUnavailable
 
 if TYPE_CHECKING:
     from .model import TrainingTask
@@ -33,6 +41,12 @@ if TYPE_CHECKING:
 CHUNK = 8 * 1024 * 1024  # multipart part size and local copy buffer
 MAX_KEY_BYTES = 1024  # S3's limit
 PARTIAL_WRITES = ".sovits-tmp"  # in-root folder for local writes in flight; never listed
+
+
+class Changed(Conflict):
+    """A conditional write found the object changed (or created, or removed) since it was read."""
+
+    code = "changed"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,15 @@ class ObjectStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def put_stream(self, key: str, stream: IO[bytes], *, limit: int | None = None) -> int: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object and an opaque tag of this version of it (NotFound when missing)."""
+        ...
+
+    def put_bytes_if(self, key: str, data: bytes, version: str | None) -> str:
+        """Write ``data`` only if the object is still ``version`` (None: only if it does not
+        exist); the new version's tag, or ``Changed``."""
+        ...
+
     def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         """The object in chunks of at most ``chunk`` bytes; lazy: NotFound comes with the first chunk."""
         ...
@@ -134,6 +157,12 @@ class TaskFiles:
 
     def get_bytes(self, rel: str) -> bytes:
         return self.store.get_bytes(self.key(rel))
+
+    def get_versioned(self, rel: str) -> tuple[bytes, str]:
+        return self.store.get_versioned(self.key(rel))
+
+    def put_bytes_if(self, rel: str, data: bytes, version: str | None) -> str:
+        return self.store.put_bytes_if(self.key(rel), data, version)
 
     def iter_bytes(self, rel: str, chunk: int = CHUNK) -> Iterator[bytes]:
         return self.store.iter_bytes(self.key(rel), chunk)
@@ -233,6 +262,26 @@ class LocalObjectStore:
             return self._path(key).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object {key}", field="key") from None
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, _content_tag(data)
+
+    def put_bytes_if(self, key: str, data: bytes, version: str | None) -> str:
+        lock_dir = self.root / PARTIAL_WRITES
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        # One lock file per key: every conditional writer of the key, in any process, queues here.
+        lock = lock_dir / f"{hashlib.sha256(check_key(key).encode()).hexdigest()}.lock"
+        with lock.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                current: str | None = _content_tag(self._path(key).read_bytes())
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                current = None
+            if current != version:
+                raise Changed(f"{key} changed since it was read", field="key")
+            self.put_bytes(key, data)
+        return _content_tag(data)
 
     def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         path = self._path(key)
@@ -422,9 +471,18 @@ class S3ObjectStore:
         return limited.count
 
     def get_bytes(self, key: str) -> bytes:
+        return self.get_versioned(key)[0]
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
         check_key(key)
         response = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=key)
-        return bytes(self._call("get", key, response["Body"].read))
+        return bytes(self._call("get", key, response["Body"].read)), str(response["ETag"])
+
+    def put_bytes_if(self, key: str, data: bytes, version: str | None) -> str:
+        check_key(key)
+        condition = {"IfNoneMatch": "*"} if version is None else {"IfMatch": version}
+        response = self._call("put", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, **condition)
+        return str(response["ETag"])
 
     def iter_bytes(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         check_key(key)
@@ -515,6 +573,8 @@ class S3ObjectStore:
 
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# A conditional PUT that lost: 412, or 409 when another conditional write was in flight (AWS).
+_CHANGED = {"PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def _translate(exc: Exception, what: str, bucket: str, key: str) -> Exception:
@@ -526,12 +586,18 @@ def _translate(exc: Exception, what: str, bucket: str, key: str) -> Exception:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _MISSING or (status == 404 and code != "NoSuchBucket"):
             return NotFound(f"no object {key} in bucket {bucket}", field="key")
+        if code in _CHANGED or status == 412:
+            return Changed(f"{key} changed since it was read", field="key")
         return StorageUnavailable(f"{what} {bucket}/{key}: {code or status} {exc}")
     if isinstance(exc, BotoCoreError):
         return StorageUnavailable(f"{what} {bucket}/{key}: {exc}")
     # s3transfer wraps a 404 during download's HEAD in a ClientError; anything else (an OSError
     # from the local file, a stream that raised) is not the store's fault and passes through.
     return exc
+
+
+def _content_tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def open_store(settings: StorageSettings) -> ObjectStore:

@@ -135,11 +135,11 @@ class Api:
         self.backend.write_status(self.backend.namespace, task_id, TrainingTaskStatus.model_validate(status))
 
 
-def make_api(backend: Backend, settings: Settings) -> Iterator[Api]:
+def make_api(backend: Backend, settings: Settings, objects: storage.ObjectStore | None = None) -> Iterator[Api]:
     services = Services(
         settings=settings,
         tasks=backend.store,
-        objects=storage.open_store(settings.storage),
+        objects=objects or storage.open_store(settings.storage),
         tenants=Tenants({TOKEN_A: backend.namespace, TOKEN_B: backend.other_namespace}),
         webhooks=False,
     )

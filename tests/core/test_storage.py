@@ -13,7 +13,15 @@ import requests
 
 from sovits_core.errors import InvalidInput, NotFound, StorageUnavailable
 from sovits_core.settings import StorageSettings
-from sovits_core.storage import LocalObjectStore, ObjectStore, S3ObjectStore, TaskFiles, check_key, open_store
+from sovits_core.storage import (
+    Changed,
+    LocalObjectStore,
+    ObjectStore,
+    S3ObjectStore,
+    TaskFiles,
+    check_key,
+    open_store,
+)
 from tests.support.ports import free_ports
 from tests.support.seaweed import S3Store
 
@@ -69,6 +77,27 @@ class ChunkStream(io.RawIOBase):
         data = os.urandom(n)
         self.digest.update(data)
         return data
+
+
+def test_a_conditional_write_lands_only_on_the_version_it_read(store: ObjectStore, s3_prefix: str) -> None:
+    key = f"{s3_prefix}list"
+    first = store.put_bytes_if(key, b"one", None)  # None: only while the key does not exist
+    with pytest.raises(Changed):
+        store.put_bytes_if(key, b"again", None)
+    data, version = store.get_versioned(key)
+    assert (data, version) == (b"one", first)
+
+    second = store.put_bytes_if(key, b"two", version)
+    with pytest.raises(Changed):  # a writer still holding the first version lost the race
+        store.put_bytes_if(key, b"stale", version)
+    assert store.get_versioned(key) == (b"two", second) and second != first
+
+    store.put_bytes(key, b"plain")  # an unconditional write is a new version too
+    with pytest.raises(Changed):
+        store.put_bytes_if(key, b"stale", second)
+    assert store.get_bytes(key) == b"plain"
+    with pytest.raises(NotFound):
+        store.get_versioned(f"{s3_prefix}missing")
 
 
 def test_put_get_and_list_round_trip(store: ObjectStore, s3_prefix: str, tmp_path: Path) -> None:

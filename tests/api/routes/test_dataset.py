@@ -6,10 +6,11 @@ tests/support/dataset.py (the session fixture ``transcribed``), copied into each
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sovits_core import contract as c
-from sovits_core.storage import TaskFiles
+from sovits_core.storage import ObjectStore, TaskFiles, open_store
 from tests.support.dataset import cases
 
 from ..conftest import Api, make_api
@@ -91,6 +92,53 @@ def test_proofreading_fixes_a_line_drops_a_clip_and_the_report_follows(api: Api,
     # A restarted API (a new process over the same stores) sees the same transcript and edits.
     for again in make_api(api.backend, api.services.settings):
         assert again.request("GET", f"/api/v1/task/{task_id}/transcript").json() == after
+
+
+class EditLandsBetween:
+    """An API replica's object store through which, once, another replica's whole edit lands
+    between this replica's read of the transcript and its write: the race of two replicas."""
+
+    def __init__(self, store: ObjectStore, other_edit: Callable[[], None]) -> None:
+        self.store = store
+        self.other_edit: Callable[[], None] | None = other_edit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        read = self.store.get_versioned(key)
+        self._after_read(key)
+        return read
+
+    def get_bytes(self, key: str) -> bytes:
+        read = self.store.get_bytes(key)
+        self._after_read(key)
+        return read
+
+    def _after_read(self, key: str) -> None:
+        if key.endswith(c.ASR_TRANSCRIPT_KEY) and self.other_edit is not None:
+            edit, self.other_edit = self.other_edit, None
+            edit()
+
+
+def test_two_replicas_editing_at_once_both_land_and_both_are_recorded(api: Api, transcribed: TaskFiles) -> None:
+    task_id = with_transcript(api, transcribed)
+    answers = []
+    racing = EditLandsBetween(
+        open_store(api.services.settings.storage),
+        lambda: answers.append(patch(api, task_id, entries=[{"clip": BLANK, "text": "water flows downhill"}])),
+    )
+    for replica in make_api(api.backend, api.services.settings, objects=racing):
+        answers.append(patch(replica, task_id, drop=[COPY]))
+
+    assert [a.status_code for a in answers] == [200, 200] and racing.other_edit is None
+    after = api.request("GET", f"/api/v1/task/{task_id}/transcript").json()
+    texts = {e["clip"]: e["text"] for e in after["entries"]}
+    assert texts[BLANK] == "water flows downhill" and COPY not in texts  # neither edit lost
+    assert [(e["clip"], e["change"]) for e in after["edits"]] == [
+        (BLANK, {"text": ["", "water flows downhill"]}),
+        (COPY, {"drop": True}),
+    ]
 
 
 def test_an_unknown_clip_or_a_separator_in_the_text_is_refused_and_nothing_changes(
