@@ -8,13 +8,17 @@ after each completed step that changes it (``summary_due`` decides, without I/O)
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
 from . import contract, dataset
+from .errors import SovitsError
 from .model import DatasetStatus, TrainingTaskStatus
 from .storage import TaskFiles
 from .transcripts import Line, parse_list
+
+log = logging.getLogger(__name__)
 
 # Steps whose completion changes the report: the measurements and list, and the exclusions.
 CHANGED_BY = ("asr_transcribe", "extract_text_features")
@@ -81,12 +85,17 @@ def summary_status(report: dict[str, Any], observed_at: datetime) -> DatasetStat
     )
 
 
-def refresh_summary(status: TrainingTaskStatus, files: TaskFiles) -> None:
+def refresh_summary(status: TrainingTaskStatus, files: TaskFiles, task_name: str) -> None:
     """Put the summary into ``status`` when it is due (blocking). A report that cannot be read
-    leaves the status as it was; the next pass tries again."""
+    (a store that does not answer, a damaged document) is logged and leaves the status as it
+    was; the next pass tries again."""
     due = summary_due(status)
     if due is None:
         return
-    report = report_of(files)
+    try:
+        report = report_of(files)
+    except (SovitsError, ValueError, KeyError) as exc:
+        log.warning("task %s: dataset summary not read: %s", task_name, exc)
+        return
     if report is not None:
         status.dataset = summary_status(report, due)

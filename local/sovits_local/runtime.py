@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sovits_core import contract, dataset_store, storage
-from sovits_core.errors import NotFound, SovitsError
+from sovits_core.errors import NotFound
 from sovits_core.launch import StepLaunch, step_env
 from sovits_core.model import TrainingTask, TrainingTaskStatus
 from sovits_core.processes import stop_group
@@ -237,12 +237,8 @@ class LocalRuntime:
         observed = observe(mine, running, self.max_parallel)
         now = datetime.now(UTC)
         outcome = reconcile(task, observed, now, self.settings.operator, self._progress(task))
-        try:
-            dataset_store.refresh_summary(
-                outcome.status, storage.TaskFiles(self.objects, task_prefix(task, self.settings))
-            )
-        except (SovitsError, ValueError, KeyError) as exc:
-            log.warning("task %s: dataset summary not read: %s", task.metadata.name, exc)
+        files = storage.TaskFiles(self.objects, task_prefix(task, self.settings))
+        dataset_store.refresh_summary(outcome.status, files, task.metadata.name)
         namespace = task.metadata.namespace or self.namespaces[0]
         if outcome.status != task.status:
             try:

@@ -302,10 +302,8 @@ class Controller:
 
     def refresh_dataset(self, task: TrainingTask, status: TrainingTaskStatus) -> None:
         """The dataset summary into ``status`` (blocking); a store that does not answer only delays it."""
-        try:
-            dataset_store.refresh_summary(status, TaskFiles(self._open_store(task), task_prefix(task, self.settings)))
-        except (SovitsError, ValueError, KeyError) as exc:
-            log.warning("task %s: dataset summary not read: %s", task.metadata.name, exc)
+        files = TaskFiles(self._open_store(task), task_prefix(task, self.settings))
+        dataset_store.refresh_summary(status, files, task.metadata.name)
 
     def read_progress(self, task: TrainingTask, step: str) -> float | None:
         """The running step's own report (blocking: call from a thread)."""
