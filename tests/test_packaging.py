@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +32,20 @@ def test_every_file_of_the_web_console_is_package_data() -> None:
     """The console is served from the installed package: a file no glob names would be missing."""
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["sovits_api"]
     root = REPO / "api" / "sovits_api"
-    files = [p.relative_to(root).as_posix() for p in (root / "console").rglob("*") if p.is_file()]
-    assert "console/index.html" in files
+    files = [p.relative_to(root).as_posix() for p in (root / "console-ui").rglob("*") if p.is_file()]
+    assert "console-ui/index.html" in files
     # setuptools' globs: `*` stays within one folder, as PurePath.match does for a relative pattern
     assert [f for f in files if not any(PurePosixPath(f).match(g) for g in globs)] == []
+
+
+def test_the_wheel_builds_without_setuptools_warnings_and_carries_the_console(tmp_path: Path) -> None:
+    # A folder of data whose name is an identifier makes setuptools warn that a package "would
+    # be ignored" on every install: the console's files live in console-ui/.
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    assert "would be ignored" not in built.stdout + built.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"sovits_api/console-ui/index.html", "sovits_api/console-ui/pages/task.js"} <= set(names)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent / "console"
+ROOT = Path(__file__).resolve().parent / "console-ui"  # not an identifier: setuptools sees data, not a package
 INDEX = ROOT / "index.html"
 MOUNT = "/console"
 
