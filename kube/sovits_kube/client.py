@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -97,10 +98,10 @@ def translate(exc: Exception, what: str = "") -> Exception:
     return exc
 
 
-def call(fn: Callable[..., Any], *args: Any, what: str = "", **kwargs: Any) -> Any:
-    """One blocking API call with the timeout, its errors translated."""
+def call(fn: Callable[..., Any], *args: Any, what: str = "", timeout: Any = REQUEST_TIMEOUT_S, **kwargs: Any) -> Any:
+    """One blocking API call with the timeout (seconds, or (connect, read)), its errors translated."""
     try:
-        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+        return fn(*args, _request_timeout=timeout, **kwargs)
     except Exception as exc:
         translated = translate(exc, what)
         if translated is exc:
@@ -132,6 +133,7 @@ class Kube:
 
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
 
     @classmethod
     def connect(cls) -> Kube:
@@ -142,6 +144,19 @@ class Kube:
         """The threads blocking calls run in (install as the loop's default executor). Python's
         default of cpus + 4 serialises hundreds of tasks' calls behind a handful of threads."""
         return ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube")
+
+    def lister(self, resource: str, namespace: str | None) -> Callable[..., Any]:
+        """The list call of ``jobs`` or ``pods`` in ``namespace`` (None: every namespace), for
+        a ``watch.ListWatch``."""
+        if resource == "jobs":
+            api: Any = self.batch
+            every, one = api.list_job_for_all_namespaces, api.list_namespaced_job
+        elif resource == "pods":
+            api = self.core
+            every, one = api.list_pod_for_all_namespaces, api.list_namespaced_pod
+        else:
+            raise ValueError(f"no lister for {resource}")
+        return every if namespace is None else functools.partial(one, namespace)
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(call, fn, *args, what=what, **kwargs)
