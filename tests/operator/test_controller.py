@@ -10,6 +10,8 @@ from sovits_core.reconcile import RecordEvent
 from sovits_core.settings import Settings
 from sovits_operator.controller import Controller, decision_line
 from sovits_operator.jobs import Labels
+from sovits_operator.observe import prune_job
+from sovits_operator.watches import Kept, kept
 from tests.support.fake_kube import FakeKube
 
 
@@ -173,3 +175,67 @@ def test_a_task_resumed_from_kopfs_listing_at_start_up_is_not_read_again() -> No
     asyncio.run(ctl.reconcile("ns", "voice1", listed=listed))
 
     assert kube.calls == ["patch task voice1 status", "create job voice1-convert-audio-1"]
+
+
+# -- news from the operator's own Job and pod watches (watches.py) --------------------------
+
+
+def kept_job(kube: FakeKube, name: str) -> Kept:
+    return kept(kube.jobs[("ns", name)], LABELS.task_uid, prune_job)
+
+
+def test_a_watched_job_that_finished_starts_a_pass_for_its_task() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    ctl, _ = a_controller(kube)
+
+    async def scenario() -> None:
+        await ctl.reconcile("ns", "voice1")
+        kube.finish_job("ns", "voice1-convert-audio-1")
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=False)
+        await asyncio.gather(*ctl._inflight)
+
+    asyncio.run(scenario())
+
+    assert "create job voice1-slice-audio-1" in kube.calls
+
+
+def test_a_watched_job_whose_outcome_the_status_holds_starts_no_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1", ttl_s=600)
+    kube.calls.clear()
+
+    async def scenario() -> int:
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=False)
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=True)
+        return len(ctl._inflight)
+
+    assert asyncio.run(scenario()) == 0
+    assert kube.calls == []
+
+
+def a_pod(uid: str, reason: str | None) -> Kept:
+    scheduled = {"type": "PodScheduled", "status": "False", "reason": reason} if reason else None
+    body = {"name": "p", "job": "j", "deleting": False, "phase": "Pending", "scheduled": scheduled, "terminated": []}
+    return Kept("ns", uid, None, "p", body)
+
+
+def test_only_a_pod_that_cannot_be_placed_starts_a_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+
+    async def scenario() -> list[int]:
+        await ctl.reconcile("ns", "voice1")
+        passes = []
+        pods = (a_pod("uid-voice1", None), a_pod("uid-unknown", "Unschedulable"), a_pod("uid-voice1", "Unschedulable"))
+        for pod in pods:
+            ctl.pod_seen(pod, gone=False)
+            passes.append(len(ctl._inflight))
+        await asyncio.gather(*ctl._inflight)
+        return passes
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
