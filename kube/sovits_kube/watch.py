@@ -22,7 +22,7 @@ from .client import REQUEST_TIMEOUT_S, Expired, call
 log = logging.getLogger(__name__)
 
 WATCH_TIMEOUT_S = 300  # the server ends a watch after this; it is resumed from the last version
-PAGE = 500  # items per list request: a page's bodies are the most held before pruning
+PAGE = 100  # items per list request: one page of full bodies is the most held before pruning
 RETRY_S = 2.0
 
 Lister = Callable[..., Any]  # a list call of the kubernetes client (list_namespaced_job, ...)
