@@ -70,6 +70,25 @@ def decision_line(namespace: str, name: str, event: RecordEvent) -> str:
     return f"{' '.join(where)} {event.reason}: {event.message}"
 
 
+def progress_moved(status: Mapping[str, Any], step: str, reported: float | None) -> bool:
+    """Whether a step's own report moves its recorded progress (reconcile keeps the higher of
+    the two): only then can a pass change anything."""
+    if reported is None:
+        return False
+    record = next((r for r in reversed(status.get("steps") or []) if r.get("name") == step), None)
+    return record is None or float(reported) > float(record.get("progress") or 0.0)
+
+
+def running_steps(bodies: Iterable[tuple[Key, Mapping[str, Any]]]) -> list[tuple[Key, str]]:
+    """The tasks whose status says a step is running, with that step."""
+    found = []
+    for key, body in bodies:
+        status = body.get("status") or {}
+        if status.get("phase") == "running" and status.get("currentStep"):
+            found.append((key, str(status["currentStep"])))
+    return found
+
+
 class Controller:
     def __init__(self, settings: Settings, kube: KubeCalls, post_event: EventPoster) -> None:
         self.settings = settings
@@ -317,6 +336,40 @@ class Controller:
                 self.post_event(raw, action.type, action.reason, action.message)
             elif isinstance(action, RequeueAfter):
                 self.requeue(namespace, task.metadata.name, action.seconds)
+
+    # -- progress: one timer for every running task ----------------------------------------
+
+    async def progress_timer(self, interval: float) -> None:
+        """Every ``interval``, each running step's own report; runs until cancelled. One timer
+        for all tasks: kopf's timer per task cost a task, a body parse and a pass per interval
+        each, reported progress or not."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.progress_sweep()
+            except Exception as exc:  # a sweep that failed must not end the timer
+                log.warning("progress sweep failed: %s", exc)
+
+    async def progress_sweep(self) -> None:
+        """Read the progress of every running step at once (in threads); a pass for each task
+        whose report moved its recorded progress, and no pass for the others."""
+        due = running_steps(self.latest.items())
+        await asyncio.gather(*(self._progress_of(namespace, name, step) for (namespace, name), step in due))
+
+    async def _progress_of(self, namespace: str, name: str, step: str) -> None:
+        raw = self.latest.get((namespace, name))
+        if raw is None:
+            return
+        task = self._parse(raw)
+        if task is None:
+            return
+        try:
+            reported = await asyncio.to_thread(self.read_progress, task, step)
+        except Exception as exc:  # a store that does not answer only delays the figure
+            log.info("progress of %s/%s not read: %s", namespace, name, exc)
+            return
+        if progress_moved(raw.get("status") or {}, step, reported):
+            await self._logged(self.reconcile(namespace, name, {step: reported or 0.0}), f"{namespace}/{name}")
 
     # -- storage: progress and cleanup -------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any, cast
 import kopf
 
 from sovits_core.errors import SovitsError
-from sovits_core.model import GROUP, KIND, PLURAL, VERSION, TrainingTask
+from sovits_core.model import GROUP, KIND, PLURAL, VERSION
 from sovits_core.settings import Settings
 from sovits_kube import client as kube
 from sovits_kube.client import Kube
@@ -161,9 +161,12 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings, nam
         # Before kopf resumes the first task: a retained Job it did not know of would be created again.
         await memo.watches.synced()
         memo.controller = ctl
+        memo.progress = asyncio.create_task(ctl.progress_timer(settings.operator.progress_interval_s))
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        if memo.get("progress") is not None:
+            memo.progress.cancel()
         if memo.get("watches") is not None:
             memo.watches.stop()
         if memo.get("metrics") is not None:
@@ -180,23 +183,6 @@ def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings)
     async def task_resumed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         # At start-up nothing of ours is newer than kopf's listing: no read per (finished) task.
         await reconciled(controller_of(memo), namespace or "", name, listed=dict(body))
-
-    def is_running(status: Mapping[str, Any], **_: Any) -> bool:
-        return bool(status.get("phase") == "running")
-
-    @kopf.timer(GROUP, VERSION, PLURAL, id="progress", interval=settings.operator.progress_interval_s,
-                when=is_running, backoff=BACKOFF_S, registry=registry)  # fmt: skip
-    async def task_progress(
-        namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, memo: kopf.Memo, **_: Any
-    ) -> None:
-        ctl = controller_of(memo)
-        step = status.get("currentStep")
-        progress = None
-        if step:
-            task = TrainingTask.model_validate(dict(body))
-            value = await asyncio.to_thread(ctl.read_progress, task, step)
-            progress = {step: value} if value is not None else None
-        await reconciled(ctl, namespace or "", name, progress)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="task_event", registry=registry)
     async def task_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:  # async: on the loop

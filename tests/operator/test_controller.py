@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from sovits_core.reconcile import RecordEvent
 from sovits_core.settings import Settings
-from sovits_operator.controller import Controller, decision_line
+from sovits_core.storage import LocalObjectStore
+from sovits_operator.controller import Controller, decision_line, progress_moved, running_steps
 from sovits_operator.jobs import Labels
 from sovits_operator.observe import prune_job
 from sovits_operator.watches import Kept, kept
@@ -239,3 +244,58 @@ def test_only_a_pod_that_cannot_be_placed_starts_a_pass() -> None:
         return passes
 
     assert asyncio.run(scenario()) == [0, 0, 1]
+
+
+# -- one progress timer for every running task ----------------------------------------------
+
+
+def a_status(progress: float) -> dict[str, Any]:
+    return {"phase": "running", "currentStep": "slice_audio",
+            "steps": [{"name": "slice_audio", "phase": "completed", "progress": 100.0},
+                      {"name": "slice_audio", "phase": "running", "progress": progress}]}  # fmt: skip
+
+
+def test_a_report_moves_the_progress_only_when_it_is_above_the_recorded_figure() -> None:
+    assert progress_moved(a_status(40.0), "slice_audio", 55.0)
+    assert not progress_moved(a_status(40.0), "slice_audio", 40.0)
+    assert not progress_moved(a_status(40.0), "slice_audio", 30.0)  # reconcile keeps the higher
+    assert not progress_moved(a_status(40.0), "slice_audio", None)
+
+
+def test_only_tasks_whose_status_says_a_step_runs_are_swept() -> None:
+    bodies = [
+        (("ns", "a"), {"status": a_status(10.0)}),
+        (("ns", "b"), {"status": {"phase": "created"}}),
+        (("ns", "c"), {"status": {"phase": "running"}}),  # between steps: nothing to read
+        (("ns", "d"), {}),
+    ]
+
+    assert running_steps(bodies) == [(("ns", "a"), "slice_audio")]
+
+
+def test_a_sweep_passes_only_the_tasks_whose_running_step_reported_new_progress(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"storage": {"backend": "local", "local_root": str(tmp_path)}})
+    kube = FakeKube(LABELS)
+    for name in ("moved", "still"):
+        kube.add_task(a_task_body("convert_audio", name=name))
+    ctl = Controller(settings, kube, lambda *_: None)
+    ctl.jobs_index = kube.jobs_index
+    store = LocalObjectStore(tmp_path)
+    for name, value in (("moved", 42.0), ("still", 0.0)):
+        store.put_bytes(f"tasks/{name}/progress/convert_audio.json", json.dumps({"progress": value}).encode())
+
+    async def scenario() -> float:
+        for name in ("moved", "still"):
+            await ctl.reconcile("ns", name)
+        kube.calls.clear()
+        passes = passes_so_far()
+        await ctl.progress_sweep()
+        return passes_so_far() - passes
+
+    assert asyncio.run(scenario()) == 1
+    assert kube.calls == ["patch task moved status"]
+    assert kube.tasks[("ns", "moved")]["status"]["steps"][0]["progress"] == 42.0
+
+
+def passes_so_far() -> float:
+    return REGISTRY.get_sample_value("sovits_operator_reconciles_total", {"result": "ok"}) or 0.0
