@@ -114,6 +114,37 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {"status": {**{key: None for key in old if key not in new}, **new}}
 
 
+# The collections the operator watches; list and watch share one path.
+RESOURCE_PATHS = {"jobs": "/apis/batch/v1", "pods": "/api/v1"}
+QUERY_NAMES = {"label_selector": "labelSelector", "limit": "limit", "_continue": "continue", "watch": "watch",
+               "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
+               "allow_watch_bookmarks": "allowWatchBookmarks"}  # fmt: skip
+
+
+def resource_path(resource: str, namespace: str | None) -> str:
+    """The API path of a collection (``jobs``, ``pods``) in ``namespace``, or in all."""
+    root = RESOURCE_PATHS[resource]
+    return f"{root}/{resource}" if namespace is None else f"{root}/namespaces/{namespace}/{resource}"
+
+
+def raw_list(api_client: Any, path: str, *, _request_timeout: Any = None, **params: Any) -> Any:
+    """A list or watch request for ``path`` answered as the raw HTTP response (the client's
+    parameter names; ``_preload_content`` is implied). The generated API classes are not used:
+    an instance of ``CoreV1Api`` alone costs the process about 14 MB."""
+    from kubernetes.client.exceptions import ApiException
+
+    params.pop("_preload_content", None)
+    query = [(QUERY_NAMES[k], str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+    request = api_client.param_serialize(method="GET", resource_path=path, query_params=query,
+                                         header_params={"Accept": "application/json"},
+                                         auth_settings=["BearerToken"])  # fmt: skip
+    answer = api_client.call_api(*request, _request_timeout=_request_timeout)
+    if not 200 <= answer.status <= 299:
+        answer.read()
+        raise ApiException.from_response(http_resp=answer, body=None, data=None)
+    return answer.response
+
+
 class KubeCalls(Protocol):
     """The calls the Controller makes: ``Kube`` against an API server, a fake in unit tests."""
 
@@ -131,9 +162,9 @@ class Kube:
     def __init__(self, api_client: Any) -> None:
         from kubernetes import client
 
+        self.api_client = api_client
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
-        self.core = client.CoreV1Api(api_client)
 
     @classmethod
     def connect(cls) -> Kube:
@@ -148,15 +179,7 @@ class Kube:
     def lister(self, resource: str, namespace: str | None) -> Callable[..., Any]:
         """The list call of ``jobs`` or ``pods`` in ``namespace`` (None: every namespace), for
         a ``watch.ListWatch``."""
-        if resource == "jobs":
-            api: Any = self.batch
-            every, one = api.list_job_for_all_namespaces, api.list_namespaced_job
-        elif resource == "pods":
-            api = self.core
-            every, one = api.list_pod_for_all_namespaces, api.list_namespaced_pod
-        else:
-            raise ValueError(f"no lister for {resource}")
-        return every if namespace is None else functools.partial(one, namespace)
+        return functools.partial(raw_list, self.api_client, resource_path(resource, namespace))
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(call, fn, *args, what=what, **kwargs)
