@@ -2,30 +2,26 @@
 lookup, not a request to the API server.
 
 A namespace's watch starts on its first read (a tenant is a namespace, and the chart's Role
-may cover only the release namespace) and lists, then watches, in a daemon thread; until the
-list is in, and again after the watch fails until it has listed anew, reads go to the API
-server. The API's own writes are kept at once: a client that appends a step and reads the task
-back sees its step, never the stream's older view. Which of two bodies is newer follows
-latest.py (resourceVersions are opaque: our answer wins until the stream shows that version).
-A task the cache does not hold is read from the API server (it may be newer than the stream).
+may cover only the release namespace) and lists, then watches, in a daemon thread
+(sovits_kube/watch.py); until the list is in, and again after the watch fails until it has
+listed anew, reads go to the API server. The API's own writes are kept at once: a client that
+appends a step and reads the task back sees its step, never the stream's older view. Which of
+two bodies is newer follows latest.py (resourceVersions are opaque: our answer wins until the
+stream shows that version). A task the cache does not hold is read from the API server (it may
+be newer than the stream).
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sovits_core.model import GROUP, PLURAL, VERSION
-from sovits_kube import client as kube
 from sovits_kube.latest import Versions, key_of
-
-log = logging.getLogger(__name__)
-
-WATCH_TIMEOUT_S = 300  # the server ends a watch after this; it is resumed from the last version
-RETRY_S = 2.0
+from sovits_kube.watch import ListWatch
 
 
 def _slim(body: dict[str, Any]) -> dict[str, Any]:
@@ -37,8 +33,7 @@ def _slim(body: dict[str, Any]) -> dict[str, Any]:
 class NamespaceTasks:
     """One namespace's tasks, by name, fed by list + watch."""
 
-    def __init__(self, lister: Callable[..., Any], namespace: str, clock: Callable[[], float] = time.monotonic):
-        self._lister = lister
+    def __init__(self, namespace: str, clock: Callable[[], float] = time.monotonic):
         self.namespace = namespace
         self._bodies: dict[str, dict[str, Any]] = {}
         self._versions = Versions(clock)
@@ -78,41 +73,16 @@ class NamespaceTasks:
             self._versions.clear()
         self.synced.set()
 
-    def run(self, stop: threading.Event) -> None:
-        """List, then watch from the list's version; start over on any failure (never raises)."""
-        while not stop.is_set():
-            try:
-                for _ in self._events(stop):
-                    pass
-            except Exception as exc:  # the API server away, a 410, a broken stream: list again
-                self.synced.clear()
-                log.warning("watch of trainingtasks in %s ended: %s; listing again", self.namespace, exc)
-                stop.wait(RETRY_S)
+    # -- the Sink of its watch.ListWatch (called from the stream's thread)
 
-    def _events(self, stop: threading.Event) -> Iterator[None]:
-        listing = kube.call(self._lister, GROUP, VERSION, self.namespace, PLURAL)
-        for item in listing.get("items", []):
-            item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
-            item.setdefault("kind", "TrainingTask")
-        self.relisted(listing.get("items", []))
-        version = listing["metadata"]["resourceVersion"]
-        while not stop.is_set():
-            from kubernetes import watch
+    def listed(self, items: list[Any]) -> None:
+        self.relisted(items)
 
-            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                self._lister, GROUP, VERSION, self.namespace, PLURAL,
-                resource_version=version, timeout_seconds=WATCH_TIMEOUT_S, allow_watch_bookmarks=True,
-            )  # fmt: skip
-            for event in stream:
-                if stop.is_set():
-                    return
-                if event["type"] == "ERROR":
-                    raise kube.Expired(f"watch of trainingtasks in {self.namespace}: {event['object']}")
-                body = event["object"]
-                version = body["metadata"]["resourceVersion"]
-                if event["type"] != "BOOKMARK":
-                    self.streamed(event["type"], body)
-                yield None
+    def changed(self, kind: str, item: Any) -> None:
+        self.streamed(kind, item)
+
+    def lost(self, error: Exception) -> None:
+        self.synced.clear()  # reads go to the API server until the next list is in
 
 
 class TaskCache:
@@ -129,8 +99,9 @@ class TaskCache:
         with self._lock:
             found = self._namespaces.get(namespace)
             if found is None:
-                found = self._namespaces[namespace] = NamespaceTasks(self._lister, namespace)
-                threading.Thread(target=found.run, args=(self._stop,), name=f"watch-{namespace}", daemon=True).start()
+                found = self._namespaces[namespace] = NamespaceTasks(namespace)
+                lister = functools.partial(self._lister, GROUP, VERSION, namespace, PLURAL)
+                ListWatch(lister, f"trainingtasks in {namespace}", found, stop=self._stop).start()
             return found
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -97,10 +98,10 @@ def translate(exc: Exception, what: str = "") -> Exception:
     return exc
 
 
-def call(fn: Callable[..., Any], *args: Any, what: str = "", **kwargs: Any) -> Any:
-    """One blocking API call with the timeout, its errors translated."""
+def call(fn: Callable[..., Any], *args: Any, what: str = "", timeout: Any = REQUEST_TIMEOUT_S, **kwargs: Any) -> Any:
+    """One blocking API call with the timeout (seconds, or (connect, read)), its errors translated."""
     try:
-        return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+        return fn(*args, _request_timeout=timeout, **kwargs)
     except Exception as exc:
         translated = translate(exc, what)
         if translated is exc:
@@ -111,6 +112,37 @@ def call(fn: Callable[..., Any], *args: Any, what: str = "", **kwargs: Any) -> A
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A merge patch turning status ``old`` into ``new``: lists are replaced, vanished keys nulled."""
     return {"status": {**{key: None for key in old if key not in new}, **new}}
+
+
+# The collections the operator watches; list and watch share one path.
+RESOURCE_PATHS = {"jobs": "/apis/batch/v1", "pods": "/api/v1"}
+QUERY_NAMES = {"label_selector": "labelSelector", "limit": "limit", "_continue": "continue", "watch": "watch",
+               "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
+               "allow_watch_bookmarks": "allowWatchBookmarks"}  # fmt: skip
+
+
+def resource_path(resource: str, namespace: str | None) -> str:
+    """The API path of a collection (``jobs``, ``pods``) in ``namespace``, or in all."""
+    root = RESOURCE_PATHS[resource]
+    return f"{root}/{resource}" if namespace is None else f"{root}/namespaces/{namespace}/{resource}"
+
+
+def raw_list(api_client: Any, path: str, *, _request_timeout: Any = None, **params: Any) -> Any:
+    """A list or watch request for ``path`` answered as the raw HTTP response (the client's
+    parameter names; ``_preload_content`` is implied). The generated API classes are not used:
+    an instance of ``CoreV1Api`` alone costs the process about 14 MB."""
+    from kubernetes.client.exceptions import ApiException
+
+    params.pop("_preload_content", None)
+    query = [(QUERY_NAMES[k], str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+    request = api_client.param_serialize(method="GET", resource_path=path, query_params=query,
+                                         header_params={"Accept": "application/json"},
+                                         auth_settings=["BearerToken"])  # fmt: skip
+    answer = api_client.call_api(*request, _request_timeout=_request_timeout)
+    if not 200 <= answer.status <= 299:
+        answer.read()
+        raise ApiException.from_response(http_resp=answer, body=None, data=None)
+    return answer.response
 
 
 class KubeCalls(Protocol):
@@ -130,6 +162,7 @@ class Kube:
     def __init__(self, api_client: Any) -> None:
         from kubernetes import client
 
+        self.api_client = api_client
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
 
@@ -142,6 +175,11 @@ class Kube:
         """The threads blocking calls run in (install as the loop's default executor). Python's
         default of cpus + 4 serialises hundreds of tasks' calls behind a handful of threads."""
         return ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube")
+
+    def lister(self, resource: str, namespace: str | None) -> Callable[..., Any]:
+        """The list call of ``jobs`` or ``pods`` in ``namespace`` (None: every namespace), for
+        a ``watch.ListWatch``."""
+        return functools.partial(raw_list, self.api_client, resource_path(resource, namespace))
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(call, fn, *args, what=what, **kwargs)

@@ -137,6 +137,10 @@ class Latest:
     def get(self, key: Key) -> dict[str, Any] | None:
         return self._bodies.get(key)
 
+    def items(self) -> list[tuple[Key, dict[str, Any]]]:
+        """Every kept (unfinished) task's newest body, as of now."""
+        return list(self._bodies.items())
+
     def watched(self, body: Mapping[str, Any]) -> None:
         """A watch event: keep it unless an answer of ours, not yet streamed, is newer."""
         key = key_of(body)

@@ -7,8 +7,8 @@ the status, then act. Status is written before any Job is created, so a restarte
 finds every Job it may have created named in the status. Triggers for a task that already
 has a pass waiting are dropped: that pass sees their news; so are Job events that change
 nothing reconcile reads (a pod started, a count went up), and events of Jobs whose outcome
-the status already holds (finished, TTL set): that is history, which a restarted operator
-otherwise replays, a pass per retained Job, before its first task's pass.
+the status already holds (finished, TTL set): that is history. Job and pod news comes from the
+operator's own watches (watches.py), whose first list replays none.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,8 @@ from sovits_kube.latest import Key, Latest, key_of
 
 from . import metrics
 from .jobs import Labels, build_job, ttl_patch
-from .observe import is_recorded, observe_job, prune_job
+from .observe import is_recorded, is_unschedulable, observe_job, prune_job
+from .watches import Kept
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,25 @@ def decision_line(namespace: str, name: str, event: RecordEvent) -> str:
     return f"{' '.join(where)} {event.reason}: {event.message}"
 
 
+def progress_moved(status: Mapping[str, Any], step: str, reported: float | None) -> bool:
+    """Whether a step's own report moves its recorded progress (reconcile keeps the higher of
+    the two): only then can a pass change anything."""
+    if reported is None:
+        return False
+    record = next((r for r in reversed(status.get("steps") or []) if r.get("name") == step), None)
+    return record is None or float(reported) > float(record.get("progress") or 0.0)
+
+
+def running_steps(bodies: Iterable[tuple[Key, Mapping[str, Any]]]) -> list[tuple[Key, str]]:
+    """The tasks whose status says a step is running, with that step."""
+    found = []
+    for key, body in bodies:
+        status = body.get("status") or {}
+        if status.get("phase") == "running" and status.get("currentStep"):
+            found.append((key, str(status["currentStep"])))
+    return found
+
+
 class Controller:
     def __init__(self, settings: Settings, kube: KubeCalls, post_event: EventPoster) -> None:
         self.settings = settings
@@ -88,7 +108,7 @@ class Controller:
         self._jobs_seen: dict[Key, dict[str, Any]] = {}  # (namespace, Job name) -> what reconcile last read
         # Job creates and TTL patches done but not yet seen on the watch: a pass in between
         # would ask for them again (harmless, but a request per pass). An event of the Job
-        # ends its entry, after the index has taken the event in; _act checks both.
+        # ends its entry, after the store has taken the event in; _act checks both.
         self._created: set[Key] = set()
         self._expired: set[Key] = set()
 
@@ -104,8 +124,37 @@ class Controller:
         else:
             self.latest.watched(body)
 
+    def job_seen(self, job: Kept, gone: bool) -> None:
+        """News of a step Job from the operator's watch (on the loop): a pass for its task,
+        unless nothing reconcile reads has changed (decided at once: no task per skipped event)."""
+        if job.task is not None and self._job_news(job.namespace, job.body, gone):
+            self._spawn(self._pass_on_job(job.namespace, job.task, job.name), f"{job.namespace}/{job.task}")
+
+    def pod_seen(self, pod: Kept, gone: bool) -> None:
+        """News of a step pod (on the loop): a pass only while it cannot be placed."""
+        found = self.name_of(pod.task_uid)
+        if not gone and found is not None and is_unschedulable(pod.body):
+            self._spawn(self.reconcile(*found), "/".join(found))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._logged(work, what))
+        self._inflight.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._inflight.discard)
+
+    @staticmethod
+    async def _logged(work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except Exception as exc:  # no handler around it to log (a Job's pass has requeued its task)
+            log.warning("reconcile of %s failed: %s", what, exc)
+
     async def job_changed(self, namespace: str, task: str, job: Mapping[str, Any], gone: bool) -> None:
         """Reconcile ``task`` on news of its ``job``, unless nothing reconcile reads has changed."""
+        if self._job_news(namespace, job, gone):
+            await self._pass_on_job(namespace, task, str(job["metadata"]["name"]))
+
+    def _job_news(self, namespace: str, job: Mapping[str, Any], gone: bool) -> bool:
+        """Whether a Job event can change a decision (and the bookkeeping of what was seen)."""
         key = (namespace, str(job["metadata"]["name"]))
         self._created.discard(key)
         seen = prune_job(job)
@@ -113,17 +162,18 @@ class Controller:
             self._expired.discard(key)
         if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
-            if is_recorded(seen):  # history: the status holds its outcome
-                return
-        elif self._jobs_seen.get(key) == seen:
-            return
-        else:
-            self._jobs_seen[key] = seen
+            return not is_recorded(seen)  # a recorded Job is history: the status holds its outcome
+        if self._jobs_seen.get(key) == seen:
+            return False
+        self._jobs_seen[key] = seen
+        return True
+
+    async def _pass_on_job(self, namespace: str, task: str, job: str) -> None:
         try:
             await self.reconcile(namespace, task)
         except Exception:
-            # kopf does not retry event handlers, and a repeat of this event would be skipped.
-            self._jobs_seen.pop(key, None)
+            # Nothing retries a watch event, and a repeat of this event would be skipped.
+            self._jobs_seen.pop((namespace, job), None)
             self.requeue(namespace, task, 5.0)
             raise
 
@@ -181,14 +231,12 @@ class Controller:
 
     def _fire(self, namespace: str, name: str) -> None:
         self._requeues.pop((namespace, name), None)
-        task = asyncio.get_running_loop().create_task(self._requeued(namespace, name))
-        self._inflight.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._inflight.discard)
+        self._spawn(self._requeued(namespace, name), f"{namespace}/{name}")
 
     async def _requeued(self, namespace: str, name: str) -> None:
         try:
             await self.reconcile(namespace, name)
-        except Exception as exc:  # no kopf handler around us to retry: try again later ourselves
+        except Exception as exc:  # nothing around us retries: try again later ourselves
             log.warning("requeued reconcile of %s/%s failed: %s", namespace, name, exc)
             self.requeue(namespace, name, 5.0)
 
@@ -255,7 +303,7 @@ class Controller:
         return [observe_job(job, pods) for job in jobs]
 
     def _indexed_job(self, uid: str, name: str) -> Mapping[str, Any] | None:
-        """The Job as the index holds it now (it may have moved on since the pass observed it)."""
+        """The Job as the store holds it now (it may have moved on since the pass observed it)."""
         return next((job for job in self.jobs_index.get(uid, ()) if job["metadata"]["name"] == name), None)
 
     async def _act(self, task: TrainingTask, raw: dict[str, Any], outcome: Outcome) -> None:
@@ -288,6 +336,40 @@ class Controller:
                 self.post_event(raw, action.type, action.reason, action.message)
             elif isinstance(action, RequeueAfter):
                 self.requeue(namespace, task.metadata.name, action.seconds)
+
+    # -- progress: one timer for every running task ----------------------------------------
+
+    async def progress_timer(self, interval: float) -> None:
+        """Every ``interval``, each running step's own report; runs until cancelled. One timer
+        for all tasks: kopf's timer per task cost a task, a body parse and a pass per interval
+        each, reported progress or not."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.progress_sweep()
+            except Exception as exc:  # a sweep that failed must not end the timer
+                log.warning("progress sweep failed: %s", exc)
+
+    async def progress_sweep(self) -> None:
+        """Read the progress of every running step at once (in threads); a pass for each task
+        whose report moved its recorded progress, and no pass for the others."""
+        due = running_steps(self.latest.items())
+        await asyncio.gather(*(self._progress_of(namespace, name, step) for (namespace, name), step in due))
+
+    async def _progress_of(self, namespace: str, name: str, step: str) -> None:
+        raw = self.latest.get((namespace, name))
+        if raw is None:
+            return
+        task = self._parse(raw)
+        if task is None:
+            return
+        try:
+            reported = await asyncio.to_thread(self.read_progress, task, step)
+        except Exception as exc:  # a store that does not answer only delays the figure
+            log.info("progress of %s/%s not read: %s", namespace, name, exc)
+            return
+        if progress_moved(raw.get("status") or {}, step, reported):
+            await self._logged(self.reconcile(namespace, name, {step: reported or 0.0}), f"{namespace}/{name}")
 
     # -- storage: progress and cleanup -------------------------------------------------------
 

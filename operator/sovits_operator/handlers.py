@@ -2,7 +2,9 @@
 
 Nothing is registered at import time: ``build_registry`` binds the handlers to one Settings
 object, so settings are built once, by the CLI. The operator's state (the Controller) lives in
-kopf's ``memo``, set by the start-up handler. kopf's own bookkeeping lives in annotations
+kopf's ``memo``, set by the start-up handler. kopf watches TrainingTasks only: step Jobs and
+pods come from the operator's own light watches (watches.py), whose first list the start-up
+handler awaits before kopf resumes any task. kopf's own bookkeeping lives in annotations
 under our prefix, never in the public status, and no handler returns a value (kopf would
 write it into status).
 """
@@ -10,6 +12,7 @@ write it into status).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import socket
 from collections.abc import Mapping
@@ -18,15 +21,14 @@ from typing import Any, cast
 import kopf
 
 from sovits_core.errors import SovitsError
-from sovits_core.model import GROUP, KIND, PLURAL, VERSION, TrainingTask
+from sovits_core.model import GROUP, KIND, PLURAL, VERSION
 from sovits_core.settings import Settings
 from sovits_kube import client as kube
 from sovits_kube.client import Kube
 
 from . import metrics
 from .controller import Controller
-from .jobs import Labels
-from .observe import prune_job, prune_pod
+from .watches import StepWatches
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,29 @@ def _post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) 
     kopf.event(kopf.Body(cast(Any, ref)), type=type_, reason=reason, message=message[:1000])
 
 
+class Poster:
+    """Posts Events through kopf's queue from any pass. kopf puts its queue into the context of
+    its own per-object workers only; a pass started by news from our Job and pod watches runs
+    outside them, so it borrows the context of the first kopf handler called."""
+
+    def __init__(self) -> None:
+        self._borrowed: contextvars.Context | None = None
+
+    def borrow(self) -> None:
+        """Called in every task handler: the first one lends its context."""
+        if self._borrowed is None:
+            self._borrowed = contextvars.copy_context()
+
+    def __call__(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        try:
+            if self._borrowed is None:
+                _post_event(body, type_, reason, message)
+            else:
+                self._borrowed.run(_post_event, body, type_, reason, message)
+        except LookupError:  # no kopf worker has run yet: the decision is logged, its Event lost
+            log.warning("Event %s not posted: kopf's event queue is not known yet", reason)
+
+
 def _translated(exc: SovitsError) -> kopf.TemporaryError | kopf.PermanentError:
     """The one boundary where domain errors become kopf's retry decisions."""
     if exc.retryable or exc.code in ("conflict", "internal"):
@@ -90,16 +115,8 @@ def connection_info(found: Any) -> kopf.ConnectionInfo:
 def controller_of(memo: Any) -> Controller:
     """The operator's state: one Controller, put into kopf's ``memo`` at start-up (handlers get
     shallow copies of that memo, which share it)."""
+    memo.poster.borrow()
     ctl: Controller = memo.controller
-    return ctl
-
-
-def adopt(memo: Any, kwargs: Mapping[str, Any]) -> Controller:
-    """The Controller, handed kopf's indexes: they reach handlers as kwargs only, and requeues
-    fire outside handlers, so the Controller keeps the latest references."""
-    ctl = controller_of(memo)
-    ctl.jobs_index = kwargs["step_jobs"]
-    ctl.pods_index = kwargs["step_pods"]
     return ctl
 
 
@@ -116,18 +133,15 @@ async def reconciled(
         raise _translated(exc) from exc
 
 
-def build_registry(settings: Settings) -> kopf.OperatorRegistry:
-    """The handlers of one operator process, bound to ``settings``."""
+def build_registry(settings: Settings, namespaces: list[str] | None) -> kopf.OperatorRegistry:
+    """The handlers of one operator process, bound to ``settings``, for ``namespaces`` (None: all)."""
     registry = kopf.OperatorRegistry()
-    labels = Labels(settings.operator.annotation_prefix)
-    _register_lifecycle(registry, settings)
-    _register_indexes(registry, labels)
+    _register_lifecycle(registry, settings, namespaces)
     _register_task_handlers(registry, settings)
-    _register_job_and_pod_handlers(registry, labels)
     return registry
 
 
-def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings, namespaces: list[str] | None) -> None:
     @kopf.on.login(id="login", registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(kube.configuration())
@@ -136,58 +150,39 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, settings: Settings) -> 
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         asyncio.get_running_loop().set_default_executor(Kube.executor())
         calls = await asyncio.to_thread(Kube.connect)
-        memo.controller = Controller(settings, calls, _post_event)
+        memo.poster = Poster()
+        ctl = Controller(settings, calls, memo.poster)
         memo.metrics = None
         if settings.operator.metrics_port:
             memo.metrics = await metrics.serve(settings.operator.metrics_host, settings.operator.metrics_port)
+        memo.watches = StepWatches(calls, ctl.labels, namespaces, on_job=ctl.job_seen, on_pod=ctl.pod_seen)
+        ctl.jobs_index, ctl.pods_index = memo.watches.jobs, memo.watches.pods
+        memo.watches.start()
+        # Before kopf resumes the first task: a retained Job it did not know of would be created again.
+        await memo.watches.synced()
+        memo.controller = ctl
+        memo.progress = asyncio.create_task(ctl.progress_timer(settings.operator.progress_interval_s))
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        if memo.get("progress") is not None:
+            memo.progress.cancel()
+        if memo.get("watches") is not None:
+            memo.watches.stop()
         if memo.get("metrics") is not None:
             await memo.metrics.cleanup()
-
-
-def _register_indexes(registry: kopf.OperatorRegistry, labels: Labels) -> None:
-    ours = {labels.task_uid: kopf.PRESENT}
-    # async, though they never await: kopf runs a plain function in a worker thread, a hop per
-    # Job and pod event, and a restart replays every retained one before the first task's pass.
-
-    @kopf.index("batch", "v1", "jobs", id="step_jobs", labels=ours, registry=registry)
-    async def step_jobs(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        return {body["metadata"]["labels"][labels.task_uid]: prune_job(body)}
-
-    @kopf.index("", "v1", "pods", id="step_pods", labels=ours, registry=registry)
-    async def step_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
-        return {body["metadata"]["labels"][labels.task_uid]: prune_pod(body)}
 
 
 def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
-    async def task_changed(namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
-        await reconciled(adopt(memo, kwargs), namespace or "", name)
+    async def task_changed(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+        await reconciled(controller_of(memo), namespace or "", name)
 
     @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", backoff=BACKOFF_S, registry=registry)
-    async def task_resumed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    async def task_resumed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         # At start-up nothing of ours is newer than kopf's listing: no read per (finished) task.
-        await reconciled(adopt(memo, kwargs), namespace or "", name, listed=dict(body))
-
-    def is_running(status: Mapping[str, Any], **_: Any) -> bool:
-        return bool(status.get("phase") == "running")
-
-    @kopf.timer(GROUP, VERSION, PLURAL, id="progress", interval=settings.operator.progress_interval_s,
-                when=is_running, backoff=BACKOFF_S, registry=registry)  # fmt: skip
-    async def task_progress(
-        namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, memo: kopf.Memo, **kwargs: Any
-    ) -> None:
-        ctl = adopt(memo, kwargs)
-        step = status.get("currentStep")
-        progress = None
-        if step:
-            task = TrainingTask.model_validate(dict(body))
-            value = await asyncio.to_thread(ctl.read_progress, task, step)
-            progress = {step: value} if value is not None else None
-        await reconciled(ctl, namespace or "", name, progress)
+        await reconciled(controller_of(memo), namespace or "", name, listed=dict(body))
 
     @kopf.on.event(GROUP, VERSION, PLURAL, id="task_event", registry=registry)
     async def task_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:  # async: on the loop
@@ -195,9 +190,9 @@ def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, id="delete", backoff=BACKOFF_S, registry=registry)
     async def task_deleted(
-        namespace: str | None, name: str, uid: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+        namespace: str | None, name: str, uid: str, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:
-        ctl = adopt(memo, kwargs)
+        ctl = controller_of(memo)
         namespace = namespace or ""
         ctl.forget(namespace, name, uid)
         try:
@@ -206,32 +201,6 @@ def _register_task_handlers(registry: kopf.OperatorRegistry, settings: Settings)
             raise _translated(exc) from exc
         if settings.operator.delete_storage_on_delete:
             await ctl.delete_storage(dict(body))
-
-
-def _register_job_and_pod_handlers(registry: kopf.OperatorRegistry, labels: Labels) -> None:
-    ours = {labels.task_uid: kopf.PRESENT}
-
-    @kopf.on.event("batch", "v1", "jobs", id="job_event", labels=ours, registry=registry)
-    async def job_event(
-        body: kopf.Body, namespace: str | None, type: str | None, memo: kopf.Memo, **kwargs: Any
-    ) -> None:
-        ctl = adopt(memo, kwargs)
-        owner = next((o for o in body["metadata"].get("ownerReferences", []) if o.get("kind") == KIND), None)
-        if owner is not None:
-            try:
-                await ctl.job_changed(namespace or "", owner["name"], body, gone=type == "DELETED")
-            except SovitsError as exc:
-                raise _translated(exc) from exc
-
-    @kopf.on.event("", "v1", "pods", id="pod_event", labels=ours, registry=registry)
-    async def pod_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-        # Job events cover success and failure; a pod matters alone only while it cannot be placed.
-        ctl = adopt(memo, kwargs)
-        scheduled = prune_pod(body)["scheduled"] or {}
-        if scheduled.get("reason") == "Unschedulable":
-            found = ctl.name_of(body["metadata"]["labels"][labels.task_uid])
-            if found is not None:
-                await reconciled(ctl, *found)
 
 
 def quiet_kopf(settings: Settings) -> None:
@@ -244,7 +213,7 @@ def run(settings: Settings, namespaces: list[str], clusterwide: bool) -> None:
     """Run the operator until it is stopped (SIGINT/SIGTERM)."""
     quiet_kopf(settings)
     kopf.run(
-        registry=build_registry(settings),
+        registry=build_registry(settings, None if clusterwide else namespaces),
         memo=kopf.Memo(),  # the Controller and the metrics server, set by the start-up handler
         settings=kopf_settings(settings),
         standalone=True,  # one replica (the chart uses Recreate): no peering objects

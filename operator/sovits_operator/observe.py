@@ -66,6 +66,12 @@ def prune_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_unschedulable(pod: Mapping[str, Any]) -> bool:
+    """A (pruned) pod the scheduler could not place: Job events cover success and failure, so
+    a pod is news alone only then."""
+    return bool((pod.get("scheduled") or {}).get("reason") == "Unschedulable")
+
+
 def observe_job(job: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> ObservedJob:
     """Facts about a (pruned) Job and its (pruned) pods."""
     name = str(job["metadata"]["name"])

@@ -30,7 +30,7 @@ def phase(tasks: NamespaceTasks) -> object:
 
 
 def test_the_streams_older_view_does_not_replace_our_own_write() -> None:
-    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks = NamespaceTasks("ns")
     tasks.relisted([a_body("k2", "completed")])
     tasks.answered(a_body("q7", "created", generation=2))  # a step appended: the task starts over
     tasks.streamed("MODIFIED", a_body("k2", "completed"))  # an event from before our write
@@ -42,7 +42,7 @@ def test_the_streams_older_view_does_not_replace_our_own_write() -> None:
 
 
 def test_the_operators_status_arriving_before_our_own_answer_is_not_held_back() -> None:
-    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks = NamespaceTasks("ns")
     tasks.relisted([a_body("k2", "completed")])
     tasks.streamed("MODIFIED", a_body("q7", "created", generation=2))  # our append, on the stream first
     tasks.streamed("MODIFIED", a_body("r4", "running", generation=2))  # the operator starting it
@@ -53,7 +53,7 @@ def test_the_operators_status_arriving_before_our_own_answer_is_not_held_back() 
 
 
 def test_until_the_list_is_in_the_cache_says_nothing() -> None:
-    tasks = NamespaceTasks(lambda *a, **k: None, "ns")
+    tasks = NamespaceTasks("ns")
     tasks.answered(a_body("q7", "created"))
 
     assert tasks.get("v") is None

@@ -11,7 +11,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable, SovitsError
-from sovits_kube.client import API_THREADS, Expired, Kube, configuration, status_patch, translate
+from sovits_kube.client import API_THREADS, Expired, Kube, configuration, resource_path, status_patch, translate
 from sovits_operator.handlers import connection_info
 
 
@@ -130,3 +130,8 @@ def test_every_worker_thread_has_a_pooled_connection_of_its_own(
     assert kube.batch.api_client.configuration.connection_pool_maxsize == API_THREADS
     assert kube.batch.api_client.configuration.host == "https://127.0.0.1:6443"
     executor.shutdown()
+
+
+def test_the_watched_collections_are_found_under_their_groups_path_in_one_namespace_or_all() -> None:
+    assert resource_path("jobs", None) == "/apis/batch/v1/jobs"
+    assert resource_path("pods", "team-a") == "/api/v1/namespaces/team-a/pods"

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from sovits_core.reconcile import RecordEvent
 from sovits_core.settings import Settings
-from sovits_operator.controller import Controller, decision_line
+from sovits_core.storage import LocalObjectStore
+from sovits_operator.controller import Controller, decision_line, progress_moved, running_steps
 from sovits_operator.jobs import Labels
+from sovits_operator.observe import prune_job
+from sovits_operator.watches import Kept, kept
 from tests.support.fake_kube import FakeKube
 
 
@@ -173,3 +180,122 @@ def test_a_task_resumed_from_kopfs_listing_at_start_up_is_not_read_again() -> No
     asyncio.run(ctl.reconcile("ns", "voice1", listed=listed))
 
     assert kube.calls == ["patch task voice1 status", "create job voice1-convert-audio-1"]
+
+
+# -- news from the operator's own Job and pod watches (watches.py) --------------------------
+
+
+def kept_job(kube: FakeKube, name: str) -> Kept:
+    return kept(kube.jobs[("ns", name)], LABELS.task_uid, prune_job)
+
+
+def test_a_watched_job_that_finished_starts_a_pass_for_its_task() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    ctl, _ = a_controller(kube)
+
+    async def scenario() -> None:
+        await ctl.reconcile("ns", "voice1")
+        kube.finish_job("ns", "voice1-convert-audio-1")
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=False)
+        await asyncio.gather(*ctl._inflight)
+
+    asyncio.run(scenario())
+
+    assert "create job voice1-slice-audio-1" in kube.calls
+
+
+def test_a_watched_job_whose_outcome_the_status_holds_starts_no_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1", ttl_s=600)
+    kube.calls.clear()
+
+    async def scenario() -> int:
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=False)
+        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=True)
+        return len(ctl._inflight)
+
+    assert asyncio.run(scenario()) == 0
+    assert kube.calls == []
+
+
+def a_pod(uid: str, reason: str | None) -> Kept:
+    scheduled = {"type": "PodScheduled", "status": "False", "reason": reason} if reason else None
+    body = {"name": "p", "job": "j", "deleting": False, "phase": "Pending", "scheduled": scheduled, "terminated": []}
+    return Kept("ns", uid, None, "p", body)
+
+
+def test_only_a_pod_that_cannot_be_placed_starts_a_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+
+    async def scenario() -> list[int]:
+        await ctl.reconcile("ns", "voice1")
+        passes = []
+        pods = (a_pod("uid-voice1", None), a_pod("uid-unknown", "Unschedulable"), a_pod("uid-voice1", "Unschedulable"))
+        for pod in pods:
+            ctl.pod_seen(pod, gone=False)
+            passes.append(len(ctl._inflight))
+        await asyncio.gather(*ctl._inflight)
+        return passes
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
+
+
+# -- one progress timer for every running task ----------------------------------------------
+
+
+def a_status(progress: float) -> dict[str, Any]:
+    return {"phase": "running", "currentStep": "slice_audio",
+            "steps": [{"name": "slice_audio", "phase": "completed", "progress": 100.0},
+                      {"name": "slice_audio", "phase": "running", "progress": progress}]}  # fmt: skip
+
+
+def test_a_report_moves_the_progress_only_when_it_is_above_the_recorded_figure() -> None:
+    assert progress_moved(a_status(40.0), "slice_audio", 55.0)
+    assert not progress_moved(a_status(40.0), "slice_audio", 40.0)
+    assert not progress_moved(a_status(40.0), "slice_audio", 30.0)  # reconcile keeps the higher
+    assert not progress_moved(a_status(40.0), "slice_audio", None)
+
+
+def test_only_tasks_whose_status_says_a_step_runs_are_swept() -> None:
+    bodies = [
+        (("ns", "a"), {"status": a_status(10.0)}),
+        (("ns", "b"), {"status": {"phase": "created"}}),
+        (("ns", "c"), {"status": {"phase": "running"}}),  # between steps: nothing to read
+        (("ns", "d"), {}),
+    ]
+
+    assert running_steps(bodies) == [(("ns", "a"), "slice_audio")]
+
+
+def test_a_sweep_passes_only_the_tasks_whose_running_step_reported_new_progress(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"storage": {"backend": "local", "local_root": str(tmp_path)}})
+    kube = FakeKube(LABELS)
+    for name in ("moved", "still"):
+        kube.add_task(a_task_body("convert_audio", name=name))
+    ctl = Controller(settings, kube, lambda *_: None)
+    ctl.jobs_index = kube.jobs_index
+    store = LocalObjectStore(tmp_path)
+    for name, value in (("moved", 42.0), ("still", 0.0)):
+        store.put_bytes(f"tasks/{name}/progress/convert_audio.json", json.dumps({"progress": value}).encode())
+
+    async def scenario() -> float:
+        for name in ("moved", "still"):
+            await ctl.reconcile("ns", name)
+        kube.calls.clear()
+        passes = passes_so_far()
+        await ctl.progress_sweep()
+        return passes_so_far() - passes
+
+    assert asyncio.run(scenario()) == 1
+    assert kube.calls == ["patch task moved status"]
+    assert kube.tasks[("ns", "moved")]["status"]["steps"][0]["progress"] == 42.0
+
+
+def passes_so_far() -> float:
+    return REGISTRY.get_sample_value("sovits_operator_reconciles_total", {"result": "ok"}) or 0.0

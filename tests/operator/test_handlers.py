@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+from typing import Any
 
 import pytest
 
 from sovits_core.settings import Settings
-from sovits_operator.handlers import kopf_settings, quiet_kopf
+from sovits_operator.handlers import Poster, kopf_settings, quiet_kopf
 
 
 def test_events_name_the_operator_as_their_source_not_kopf() -> None:
@@ -29,3 +32,35 @@ def test_kopfs_per_handler_lines_are_off_unless_asked_for(level: str, handler_li
         assert kopf_objects.isEnabledFor(logging.WARNING)
     finally:
         logging.getLogger("kopf").setLevel(before)
+
+
+TASK = {"apiVersion": "sovits.io/v1alpha1", "kind": "TrainingTask",
+        "metadata": {"name": "voice1", "namespace": "ns", "uid": "uid-voice1"}}  # fmt: skip
+
+
+def test_a_pass_outside_kopfs_workers_posts_its_events_into_the_queue_a_kopf_handler_lent() -> None:
+    from kopf._core.engines import posting  # kopf's own queue: where its poster task takes Events from
+
+    poster = Poster()
+
+    async def scenario() -> list[str]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def a_kopf_worker() -> None:  # as kopf sets up each per-object worker before its handlers
+            posting.settings_var.set(kopf_settings(Settings()))
+            posting.event_queue_var.set(queue)
+            posting.event_queue_loop_var.set(asyncio.get_running_loop())
+            poster.borrow()
+
+        contextvars.Context().run(a_kopf_worker)
+        # A pass started by news from a Job watch: a context kopf never set up.
+        contextvars.Context().run(poster, TASK, "Normal", "StepStarted", "convert_audio started")
+        return [queue.get_nowait().reason for _ in range(queue.qsize())]
+
+    assert asyncio.run(scenario()) == ["StepStarted"]
+
+
+def test_an_event_with_no_kopf_worker_yet_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    contextvars.Context().run(Poster(), TASK, "Normal", "StepStarted", "convert_audio started")
+
+    assert "Event StepStarted not posted" in caplog.text

@@ -49,7 +49,7 @@ class FakeKube:
 
     @property
     def jobs_index(self) -> Mapping[str, list[dict[str, Any]]]:
-        """What kopf's ``step_jobs`` index holds: pruned Jobs by their task's uid."""
+        """What the operator's Job store (watches.py) holds: pruned Jobs by their task's uid."""
         return _Index(self)
 
     # -- the calls of sovits_kube.client.Kube ---------------------------------------------

@@ -219,6 +219,29 @@ def test_an_operator_killed_mid_step_resumes_without_a_duplicate_job(
     assert [s["attempts"] for s in status(cluster, namespace, name)["steps"]] == [1, 1]
 
 
+def test_a_restarted_operator_keeps_retained_finished_jobs_as_they_are_and_reconciles_a_new_task(
+    cluster: ClusterInfo, namespace: str, operator: OperatorProcess
+) -> None:
+    done, new = unique("retained"), unique("after")
+    cluster.apply(training_task(done, namespace, steps=[{"name": "convert_audio"}, {"name": "slice_audio"}]))
+    wait_for(phase_is(cluster, namespace, done, "completed"), what="first task completed")
+    wait_for(lambda: all(j["spec"].get("ttlSecondsAfterFinished") for j in task_jobs(cluster, namespace, done)),
+             what="its Jobs' outcomes recorded")  # fmt: skip
+    before = status(cluster, namespace, done)
+
+    operator.stop()
+    cluster.apply(training_task(new, namespace, steps=[{"name": "convert_audio"}]))
+    operator.start()
+
+    wait_for(phase_is(cluster, namespace, new, "completed"), what="the task created while it was down completed")
+    assert [j["metadata"]["name"] for j in task_jobs(cluster, namespace, new)] == [f"{new}-convert-audio-1"]
+    # Its retained Jobs were known before the first pass: none created again, nothing re-recorded.
+    names = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, done))
+    assert names == [f"{done}-convert-audio-1", f"{done}-slice-audio-1"]
+    assert status(cluster, namespace, done) == before
+    assert events_of(cluster, namespace, done).count("StepStarted") == 2
+
+
 def test_a_gpu_request_no_node_can_satisfy_is_reported_as_unschedulable(
     cluster: ClusterInfo, namespace: str, operator: OperatorProcess
 ) -> None:
