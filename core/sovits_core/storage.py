@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 CHUNK = 8 * 1024 * 1024  # multipart part size and local copy buffer
 MAX_KEY_BYTES = 1024  # S3's limit
 PARTIAL_WRITES = ".sovits-tmp"  # in-root folder for local writes in flight; never listed
+CONDITIONAL_LOCK = "conditional-writes.lock"  # in PARTIAL_WRITES: the lock of put_bytes_if
 
 
 class Changed(Conflict):
@@ -268,10 +269,10 @@ class LocalObjectStore:
         return data, _content_tag(data)
 
     def put_bytes_if(self, key: str, data: bytes, version: str | None) -> str:
-        lock_dir = self.root / PARTIAL_WRITES
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        # One lock file per key: every conditional writer of the key, in any process, queues here.
-        lock = lock_dir / f"{hashlib.sha256(check_key(key).encode()).hexdigest()}.lock"
+        lock = self.root / PARTIAL_WRITES / CONDITIONAL_LOCK
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        # One lock for the store: conditional writes (a transcript edit) are rare and small, and a
+        # lock file per key would outlive the task's files.
         with lock.open("a") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
             try:
@@ -375,6 +376,8 @@ class LocalObjectStore:
             return 0
         count = 0
         for leftover in tmp_dir.iterdir():
+            if leftover.name == CONDITIONAL_LOCK:
+                continue
             leftover.unlink(missing_ok=True)
             count += 1
         return count

@@ -100,6 +100,16 @@ def test_a_conditional_write_lands_only_on_the_version_it_read(store: ObjectStor
         store.get_versioned(f"{s3_prefix}missing")
 
 
+def test_local_conditional_writes_leave_no_file_behind_but_their_one_lock(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "store")
+    for task in ("a", "b", "c"):
+        store.put_bytes_if(f"tasks/{task}/transcripts/denoised.list", b"x", None)
+
+    assert [p.name for p in (tmp_path / "store" / ".sovits-tmp").iterdir()] == ["conditional-writes.lock"]
+    assert store.remove_partial_writes() == 0  # the lock is not a write cut short
+    assert store.delete_prefix("tasks/") == 3 and list(store.iter_objects("")) == []
+
+
 def test_put_get_and_list_round_trip(store: ObjectStore, s3_prefix: str, tmp_path: Path) -> None:
     local = tmp_path / "b.bin"
     local.write_bytes(b"bee" * 100)
