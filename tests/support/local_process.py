@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,6 +61,27 @@ class LocalService:
 
     def stop(self) -> None:
         stop_process(self.proc, grace=30)
+        # A test that failed between freezing a step and the restart that reaps it would leave
+        # that step (its own process group) stopped for ever: end whatever still runs in our runs.
+        for pid in steps_under(self.data_dir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def steps_under(data_dir: Path) -> list[int]:
+    """Processes whose working directory is inside ``data_dir`` (a step runs in its run folder)."""
+    root = str(data_dir.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + "/"):
+            found.append(int(entry.name))
+    return found
 
 
 def step_pids(task_id: str, step: str) -> list[int]:
