@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, kwok, kwokctl, helm) from the pinned wrapper modules in go/, into a cache
+# kubectl, etcd, helm from go/kube; kwok, kwokctl from go/kwok) from the pinned wrapper modules, into a cache
 # outside the repository keyed by the modules, this script and the Go version. Only the
 # Go module proxy is used: there is no route to prebuilt release binaries.
 # Prints the bin directory as its last line; a warm cache answers in well under a second.
@@ -17,9 +17,9 @@ fi
 
 mod_version() { awk -v m="$2" '$1 == "require" && $2 == m {print $3} $1 == m && $2 ~ /^v/ {print $2}' "$here/go/$1/go.mod" | head -1; }
 kube=$(mod_version kube k8s.io/kubernetes)      # v1.X.Y
-etcd=$(mod_version etcd go.etcd.io/etcd/server/v3)
+etcd=$(mod_version kube go.etcd.io/etcd/server/v3)
 kwok=$(mod_version kwok sigs.k8s.io/kwok)
-helm=$(mod_version helm helm.sh/helm/v3)
+helm=$(mod_version kube helm.sh/helm/v3)
 minor=$(cut -d. -f2 <<<"$kube")
 
 tmp=$dest.partial.$$
@@ -39,11 +39,11 @@ cb=k8s.io/component-base/version
 build kube "$tmp/bin/" "-X $cb.gitVersion=$kube -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean -X $cb.buildDate=1970-01-01T00:00:00Z" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-build etcd "$tmp/bin/etcd" "" go.etcd.io/etcd/server/v3
+build kube "$tmp/bin/etcd" "" go.etcd.io/etcd/server/v3  # its package is named server/v3
 build kwok "$tmp/bin/" "-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}" \
   sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 hv=helm.sh/helm/v3
-build helm "$tmp/bin/" "-X $hv/internal/version.version=$helm -X $hv/internal/version.gitTreeState=clean -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=$minor -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=$minor" \
+build kube "$tmp/bin/" "-X $hv/internal/version.version=$helm -X $hv/internal/version.gitTreeState=clean -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=$minor -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=$minor" \
   helm.sh/helm/v3/cmd/helm
 
 printf 'kube=%s\netcd=%s\nkwok=%s\nhelm=%s\n' "$kube" "$etcd" "$kwok" "$helm" >"$tmp/versions"
