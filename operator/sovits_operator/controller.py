@@ -158,11 +158,15 @@ class Controller:
         key = (namespace, str(job["metadata"]["name"]))
         self._created.discard(key)
         seen = prune_job(job)
+        # Gone after this operator's TTL patch: its recorded label took it out of the watch's
+        # selector (the event carries the Job as it was before), or it was deleted since.
+        expired_here = gone and key in self._expired
         if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
             self._expired.discard(key)
         if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
-            return not is_recorded(seen)  # a recorded Job is history: the status holds its outcome
+            # A recorded Job is history: the status holds its outcome.
+            return not (is_recorded(seen) or expired_here)
         if self._jobs_seen.get(key) == seen:
             return False
         self._jobs_seen[key] = seen
@@ -329,7 +333,7 @@ class Controller:
                     indexed is not None and indexed["spec"]["ttlSecondsAfterFinished"] is not None
                 ):
                     continue
-                await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s))
+                await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s, self.labels))
                 self._expired.add((namespace, action.name))
             elif isinstance(action, RecordEvent):
                 log.info("%s", decision_line(namespace, task.metadata.name, action))

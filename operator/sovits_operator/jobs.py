@@ -46,6 +46,11 @@ class Labels:
     def request_id(self) -> str:
         return f"{self.prefix}/request-id"
 
+    @property
+    def recorded(self) -> str:
+        """On a Job whose outcome the task's status holds: the operator's Job watch leaves it out."""
+        return f"{self.prefix}/recorded"
+
 
 def label_value(text: str) -> str:
     """A label value for ``text``; values over 63 characters are cut and suffixed with a hash."""
@@ -107,9 +112,11 @@ def build_job(task: TrainingTask, launch: StepLaunch, settings: Settings) -> dic
     }
 
 
-def ttl_patch(ttl_s: int) -> dict[str, Any]:
-    """Set once status has recorded a Job's outcome, so cleanup never races the record."""
-    return {"spec": {"ttlSecondsAfterFinished": ttl_s}}
+def ttl_patch(ttl_s: int, labels: Labels) -> dict[str, Any]:
+    """Set once status has recorded a Job's outcome, so cleanup never races the record. The
+    label in the same request takes the Job out of the operator's watch: a restart lists only
+    the Jobs whose outcome is still to be recorded, however much history is retained."""
+    return {"metadata": {"labels": {labels.recorded: "true"}}, "spec": {"ttlSecondsAfterFinished": ttl_s}}
 
 
 DISRUPTION_TARGET = "DisruptionTarget"  # the pod condition of evictions, preemptions, node drains

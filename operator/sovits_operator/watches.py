@@ -160,14 +160,19 @@ class StepWatches:
         self._feeds: list[Feed] = []
         self._streams: list[ListWatch] = []
         uid = labels.task_uid
-        for resource, store, prune, on_change in (("jobs", self.jobs, prune_job, on_job),
-                                                  ("pods", self.pods, prune_pod, on_pod)):  # fmt: skip
+        # Jobs whose outcome the status holds are left out on the server (jobs.ttl_patch labels
+        # them), so a list costs what is in flight, not the retained history. Pods cannot be
+        # relabelled without a request each, so all of a task's pods are listed.
+        for resource, store, prune, on_change, selector in (
+            ("jobs", self.jobs, prune_job, on_job, f"{uid},!{labels.recorded}"),
+            ("pods", self.pods, prune_pod, on_pod, uid),
+        ):
             for namespace in namespaces if namespaces is not None else [None]:
                 feed = Feed(loop, store, namespace, on_change)
                 self._feeds.append(feed)
                 self._streams.append(ListWatch(
                     kube.lister(resource, namespace), f"{resource} in {namespace or 'all namespaces'}", feed,
-                    keep=lambda body, prune=prune: kept(body, uid, prune), label_selector=uid,  # type: ignore[misc]
+                    keep=lambda body, prune=prune: kept(body, uid, prune), label_selector=selector,  # type: ignore[misc]
                 ))  # fmt: skip
 
     def start(self) -> None:

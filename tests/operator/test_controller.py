@@ -222,6 +222,41 @@ def test_a_watched_job_whose_outcome_the_status_holds_starts_no_pass() -> None:
     assert kube.calls == []
 
 
+def test_a_job_that_leaves_the_watch_once_this_operator_recorded_it_starts_no_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    before_patch = kept_job(kube, "voice1-convert-audio-1")
+    asyncio.run(ctl.job_changed("ns", "voice1", copy.deepcopy(kube.jobs[("ns", "voice1-convert-audio-1")]), gone=False))
+    assert kube.jobs[("ns", "voice1-convert-audio-1")]["metadata"]["labels"][LABELS.recorded] == "true"
+    kube.calls.clear()
+
+    async def scenario() -> int:
+        # The label left the watch's selector: the server says "deleted", with the Job as it was.
+        ctl.job_seen(before_patch, gone=True)
+        return len(ctl._inflight)
+
+    assert asyncio.run(scenario()) == 0
+    assert kube.calls == []
+
+
+def test_a_finished_job_deleted_before_its_outcome_was_recorded_starts_a_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    finished = kept_job(kube, "voice1-convert-audio-1")
+
+    async def scenario() -> int:
+        ctl.job_seen(finished, gone=True)
+        return len(ctl._inflight)
+
+    assert asyncio.run(scenario()) == 1
+
+
 def a_pod(uid: str, reason: str | None) -> Kept:
     scheduled = {"type": "PodScheduled", "status": "False", "reason": reason} if reason else None
     body = {"name": "p", "job": "j", "deleting": False, "phase": "Pending", "scheduled": scheduled, "terminated": []}

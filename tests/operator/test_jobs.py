@@ -10,7 +10,7 @@ import pytest
 from sovits_core.launch import StepLaunch, job_name
 from sovits_core.model import TrainingTask
 from sovits_core.settings import Settings
-from sovits_operator.jobs import KUEUE_QUEUE_LABEL, build_job, label_value, ttl_patch
+from sovits_operator.jobs import KUEUE_QUEUE_LABEL, Labels, build_job, label_value, ttl_patch
 from tests.operator.builders import a_task
 
 
@@ -232,8 +232,11 @@ def test_kubernetes_retries_nothing_and_the_job_has_a_deadline_but_no_ttl_yet() 
     assert "ttlSecondsAfterFinished" not in spec
 
 
-def test_the_ttl_comes_later_as_a_patch() -> None:
-    assert ttl_patch(600) == {"spec": {"ttlSecondsAfterFinished": 600}}
+def test_the_ttl_comes_later_as_a_patch_with_the_label_that_takes_the_job_out_of_the_watch() -> None:
+    assert ttl_patch(600, Labels("sovits.io")) == {
+        "metadata": {"labels": {"sovits.io/recorded": "true"}},
+        "spec": {"ttlSecondsAfterFinished": 600},
+    }
 
 
 def test_the_job_is_owned_by_its_training_task() -> None:

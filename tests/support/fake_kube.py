@@ -90,6 +90,7 @@ class FakeKube:
         job = self.jobs.get((namespace, name))
         if job is not None:
             job["spec"].update(patch.get("spec", {}))
+            job["metadata"].setdefault("labels", {}).update(patch.get("metadata", {}).get("labels", {}))
 
     async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
         self.calls.append(f"delete jobs {label_selector}")

@@ -56,11 +56,13 @@ def test_the_full_pipeline_runs_eleven_jobs_in_order_on_fake_gpu_nodes(
         p for p in task_pods(cluster, namespace, name) if p["metadata"]["labels"]["sovits.io/step"] == "train_gpt"
     ]
     assert gpu_pods and gpu_pods[0]["spec"]["nodeName"].startswith("gpu-node")
-    # Cleanup waits for the recorded outcome: every finished Job gets its TTL afterwards.
+    # Cleanup waits for the recorded outcome: every finished Job gets its TTL afterwards, and
+    # the label that leaves it out of the operator's Job watch.
     wait_for(
         lambda: all(j["spec"].get("ttlSecondsAfterFinished") == 600 for j in task_jobs(cluster, namespace, name)),
         what="TTLs set",
     )
+    assert all(j["metadata"]["labels"].get("sovits.io/recorded") == "true" for j in task_jobs(cluster, namespace, name))
     reasons = events_of(cluster, namespace, name)
     assert reasons.count("StepStarted") == 11 and reasons.count("StepCompleted") == 11 and "Completed" in reasons
     raw = get_json(cluster, "trainingtask", name, "-n", namespace)
@@ -235,7 +237,8 @@ def test_a_restarted_operator_keeps_retained_finished_jobs_as_they_are_and_recon
 
     wait_for(phase_is(cluster, namespace, new, "completed"), what="the task created while it was down completed")
     assert [j["metadata"]["name"] for j in task_jobs(cluster, namespace, new)] == [f"{new}-convert-audio-1"]
-    # Its retained Jobs were known before the first pass: none created again, nothing re-recorded.
+    # Its recorded Jobs were left out of the restarted operator's list: none created again,
+    # nothing re-recorded.
     names = sorted(j["metadata"]["name"] for j in task_jobs(cluster, namespace, done))
     assert names == [f"{done}-convert-audio-1", f"{done}-slice-audio-1"]
     assert status(cluster, namespace, done) == before
