@@ -92,8 +92,11 @@ class KubeTaskStore:
         return self._kept(namespace, obj)
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
-        cached = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
-        return TrainingTask.model_validate(cached if cached is not None else self._read(namespace, task_id))
+        return self.cached(namespace, task_id) or TrainingTask.model_validate(self._read(namespace, task_id))
+
+    def cached(self, namespace: str, task_id: str) -> TrainingTask | None:
+        held = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
+        return TrainingTask.model_validate(held) if held is not None else None
 
     def _read(self, namespace: str, task_id: str) -> Any:
         """The task from the API server itself."""

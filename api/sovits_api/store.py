@@ -2,7 +2,7 @@
 
 Two implementations: ``kube_store.KubeTaskStore`` (TrainingTask objects in a cluster) and
 ``local_store.SqliteTaskStore`` (the same objects in SQLite for ``sovits local``). Every
-method blocks; callers on an event loop run them in a thread. The namespace is the tenant.
+method but ``cached`` blocks; callers on an event loop run them in a thread. The namespace is the tenant.
 Errors are the domain's: NotFound, InvalidInput (a bad selector or continue token),
 TaskBusy/PrerequisiteMissing from the step checks, Retryable when the backend is down.
 """
@@ -31,6 +31,11 @@ class TaskStore(Protocol):
     ) -> TrainingTask: ...
 
     def get(self, namespace: str, task_id: str) -> TrainingTask: ...
+
+    def cached(self, namespace: str, task_id: str) -> TrainingTask | None:
+        """The task if memory can answer for it at once (the one method that never blocks and
+        may run on the event loop); None: ask ``get`` in a thread."""
+        ...
 
     def list(
         self,

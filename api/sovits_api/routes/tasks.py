@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 from urllib.parse import urlencode
@@ -39,8 +40,13 @@ def allowed(svc: Services) -> list[webhook_targets.IPNetwork]:
 
 
 @router.get("/task/{task_id}", response_model=TaskPublic, summary="Get a task", responses=TASK_ERRORS)
-def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
-    return task_view(svc.tasks.get(tenant.namespace, task_id))
+async def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
+    # The most frequent call (clients poll it): answered on the loop when the cache holds the
+    # task; a sync route would cost two thread-pool hops, the call's and its response check's.
+    task = svc.tasks.cached(tenant.namespace, task_id)
+    if task is None:
+        task = await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id)
+    return task_view(task)
 
 
 @router.get(
