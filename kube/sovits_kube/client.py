@@ -116,7 +116,8 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 # The collections the operator watches; list and watch share one path.
 RESOURCE_PATHS = {"jobs": "/apis/batch/v1", "pods": "/api/v1"}
-QUERY_NAMES = {"label_selector": "labelSelector", "limit": "limit", "_continue": "continue", "watch": "watch",
+QUERY_NAMES = {"label_selector": "labelSelector", "field_selector": "fieldSelector", "limit": "limit",
+               "_continue": "continue", "watch": "watch",
                "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
                "allow_watch_bookmarks": "allowWatchBookmarks"}  # fmt: skip
 
@@ -154,6 +155,7 @@ class KubeCalls(Protocol):
     async def delete_job(self, namespace: str, name: str) -> None: ...
     async def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
     async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]: ...
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]: ...
 
 
 class Kube:
@@ -219,6 +221,14 @@ class Kube:
         with contextlib.suppress(NotFound):
             await self._call(f"patch job {namespace}/{name}", self.batch.patch_namespaced_job, name, namespace,
                              patch)  # fmt: skip
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The pods matching ``label_selector`` as plain dicts (one page: a Job has a few)."""
+        path = resource_path("pods", namespace)
+        response = await self._call(f"list pods {namespace} {label_selector}", raw_list, self.api_client, path,
+                                    label_selector=label_selector)  # fmt: skip
+        items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
+        return items
 
     async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
         """Delete every Job matching ``label_selector``; the names it found.

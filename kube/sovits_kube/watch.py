@@ -47,14 +47,18 @@ def _json(response: Any) -> dict[str, Any]:
 
 
 def list_pages(
-    lister: Lister, what: str, keep: Callable[[dict[str, Any]], Any], label_selector: str | None = None
+    lister: Lister,
+    what: str,
+    keep: Callable[[dict[str, Any]], Any],
+    label_selector: str | None = None,
+    field_selector: str | None = None,
 ) -> tuple[list[Any], str]:
     """Every object (kept) and the list's resourceVersion, in pages of ``PAGE``."""
     items: list[Any] = []
     token: str | None = None
     while True:
-        page = _json(call(lister, what=f"list {what}", label_selector=label_selector, limit=PAGE, _continue=token,
-                          _preload_content=False))  # fmt: skip
+        page = _json(call(lister, what=f"list {what}", label_selector=label_selector, field_selector=field_selector,
+                          limit=PAGE, _continue=token, _preload_content=False))  # fmt: skip
         kind = str(page.get("kind") or "").removesuffix("List")
         for item in page.get("items") or []:
             item.setdefault("kind", kind)  # a list's items carry no kind of their own
@@ -87,6 +91,7 @@ class ListWatch:
         *,
         keep: Callable[[dict[str, Any]], Any] = lambda body: body,
         label_selector: str | None = None,
+        list_field_selector: str | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self._lister = lister
@@ -94,6 +99,9 @@ class ListWatch:
         self._sink = sink
         self._keep = keep
         self._selector = label_selector
+        # Lists only: the watch from a list's version sees every later change of the label
+        # selector's objects, those that enter or leave the field selector's set included.
+        self._list_fields = list_field_selector
         self.stop_event = stop or threading.Event()
         self._response: Any = None
 
@@ -113,7 +121,7 @@ class ListWatch:
         """List, then watch; start over on any failure. Never raises."""
         while not self.stop_event.is_set():
             try:
-                items, version = list_pages(self._lister, self.what, self._keep, self._selector)
+                items, version = list_pages(self._lister, self.what, self._keep, self._selector, self._list_fields)
                 self._sink.listed(items)
                 self._watch(version)
             except Exception as exc:  # the API server away, a 410, a broken stream: list again

@@ -43,7 +43,7 @@ from sovits_kube.latest import Key, Latest, key_of
 
 from . import metrics
 from .jobs import Labels, build_job, ttl_patch
-from .observe import is_recorded, is_unschedulable, observe_job, prune_job
+from .observe import JOB_NAME_LABELS, is_complete, is_recorded, is_unschedulable, observe_job, prune_job, prune_pod
 from .watches import Kept
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,10 @@ class Controller:
         # ends its entry, after the store has taken the event in; _act checks both.
         self._created: set[Key] = set()
         self._expired: set[Key] = set()
+        # Pods read for a Job that finished while the pod stream's list left them out (it lists
+        # no succeeded pods: see watches.py), by task uid; and the Jobs read, so each once.
+        self._read_pods: dict[str, list[dict[str, Any]]] = {}
+        self._pods_read_for: set[Key] = set()
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -163,6 +167,8 @@ class Controller:
         expired_here = gone and key in self._expired
         if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
             self._expired.discard(key)
+        if gone:
+            self._pods_read_for.discard(key)
         if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
             # A recorded Job is history: the status holds its outcome.
@@ -252,6 +258,7 @@ class Controller:
         self._locks.pop(key, None)
         self.latest.drop(key)
         if uid:
+            self._read_pods.pop(uid, None)
             self._names.pop(uid, None)
             self.phases.forget(uid)
 
@@ -274,6 +281,7 @@ class Controller:
                 return
             uid = task.metadata.uid or ""
             self._names[uid] = (namespace, name)
+            await self._read_missing_pods(namespace, uid)
             outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
             if dataset_store.summary_due(outcome.status):
                 await asyncio.to_thread(self.refresh_dataset, task, outcome.status)
@@ -304,7 +312,23 @@ class Controller:
     def observed(self, uid: str) -> list[ObservedJob]:
         jobs = list(self.jobs_index.get(uid, ()))
         pods = list(self.pods_index.get(uid, ())) if jobs else []
+        streamed = {p.get("name") for p in pods}
+        pods += [p for p in self._read_pods.get(uid, ()) if p.get("name") not in streamed]
         return [observe_job(job, pods) for job in jobs]
+
+    async def _read_missing_pods(self, namespace: str, uid: str) -> None:
+        """Read the pods of a Job that completed without its pods in the store, once: the pod
+        stream's lists leave succeeded pods out (the bulk of retained history), and the
+        succeeded pod's termination message is the step's result. A Job that completed while
+        the operator was away, or between the streams' lists, is the case."""
+        held = {p.get("job") for p in [*self.pods_index.get(uid, ()), *self._read_pods.get(uid, ())]}
+        for job in self.jobs_index.get(uid, ()):
+            name = str(job["metadata"]["name"])
+            if name in held or (namespace, name) in self._pods_read_for or not is_complete(job):
+                continue
+            self._pods_read_for.add((namespace, name))
+            pods = await self.kube.list_pods(namespace, f"{JOB_NAME_LABELS[0]}={name}")
+            self._read_pods.setdefault(uid, []).extend(prune_pod(pod) for pod in pods)
 
     def _indexed_job(self, uid: str, name: str) -> Mapping[str, Any] | None:
         """The Job as the store holds it now (it may have moved on since the pass observed it)."""

@@ -37,6 +37,14 @@ def prune_job(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_complete(job: Mapping[str, Any]) -> bool:
+    """The (pruned) Job succeeded."""
+    return any(
+        c.get("type") == "Complete" and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
+
+
 def is_recorded(job: Mapping[str, Any]) -> bool:
     """The Job finished and its TTL is set. The TTL is set only once status holds the outcome
     (reconcile's ExpireJob), so its news, including its deletion, changes no decision."""

@@ -160,12 +160,13 @@ class StepWatches:
         self._feeds: list[Feed] = []
         self._streams: list[ListWatch] = []
         uid = labels.task_uid
-        # Jobs whose outcome the status holds are left out on the server (jobs.ttl_patch labels
-        # them), so a list costs what is in flight, not the retained history. Pods cannot be
-        # relabelled without a request each, so all of a task's pods are listed.
-        for resource, store, prune, on_change, selector in (
-            ("jobs", self.jobs, prune_job, on_job, f"{uid},!{labels.recorded}"),
-            ("pods", self.pods, prune_pod, on_pod, uid),
+        # Lists cost what is in flight, not the retained history: Jobs whose outcome the status
+        # holds are left out on the server (jobs.ttl_patch labels them), and so are succeeded
+        # pods, in lists only (the watch sees a pod succeed). The Controller reads the pods of a
+        # Job that completed unseen, once (Controller._read_missing_pods).
+        for resource, store, prune, on_change, selector, list_fields in (
+            ("jobs", self.jobs, prune_job, on_job, f"{uid},!{labels.recorded}", None),
+            ("pods", self.pods, prune_pod, on_pod, uid, "status.phase!=Succeeded"),
         ):
             for namespace in namespaces if namespaces is not None else [None]:
                 feed = Feed(loop, store, namespace, on_change)
@@ -173,6 +174,7 @@ class StepWatches:
                 self._streams.append(ListWatch(
                     kube.lister(resource, namespace), f"{resource} in {namespace or 'all namespaces'}", feed,
                     keep=lambda body, prune=prune: kept(body, uid, prune), label_selector=selector,  # type: ignore[misc]
+                    list_field_selector=list_fields,
                 ))  # fmt: skip
 
     def start(self) -> None:

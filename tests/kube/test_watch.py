@@ -93,3 +93,23 @@ def test_jobs_are_listed_in_pages_then_watched_by_label_until_stopped(
     assert len(pages) == 3 and pages[0] is None  # 5 Jobs, 2 a page
     assert ("ADDED", "ours-5") in sink.events and all(name != "not-ours" for _, name in sink.events)
     assert not thread.is_alive() and sink.errors == []
+
+
+def test_a_field_selector_for_lists_only_leaves_objects_out_of_the_list_but_not_out_of_the_watch(
+    cluster: ClusterInfo, namespace: str
+) -> None:
+    ours = {"fields-test": "yes"}
+    cluster.apply(*(a_job(f"job-{i}", namespace, ours) for i in range(3)))
+    lister = Kube(api_client(str(cluster.kubeconfig))).lister("jobs", namespace)
+    sink = Recorder()
+    stream = ListWatch(lister, "jobs", sink, keep=lambda body: body["metadata"]["name"], label_selector="fields-test",
+                       list_field_selector="metadata.name!=job-1")  # fmt: skip
+    thread = stream.start()
+    wait_for(lambda: sink.lists, timeout=30, what="the first list")
+    cluster.kubectl("label", "job", "job-1", "-n", namespace, "changed=yes")
+    wait_for(lambda: ("MODIFIED", "job-1") in sink.events, timeout=30, what="the listed-out Job's change streamed")
+    stream.stop()
+    thread.join(timeout=10)
+
+    assert sorted(sink.lists[0]) == ["job-0", "job-2"]
+    assert not thread.is_alive() and sink.errors == []

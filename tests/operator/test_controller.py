@@ -138,7 +138,12 @@ def test_a_job_that_finished_while_the_operator_was_away_is_reconciled() -> None
 
     asyncio.run(restarted.job_changed("ns", "voice1", finished, gone=False))
 
-    assert kube.calls[:3] == ["get task voice1", "patch task voice1 status", "create job voice1-slice-audio-1"]
+    assert kube.calls[:4] == [
+        "get task voice1",
+        "list pods batch.kubernetes.io/job-name=voice1-convert-audio-1",  # for its result: see below
+        "patch task voice1 status",
+        "create job voice1-slice-audio-1",
+    ]
 
 
 def test_a_job_event_that_changes_nothing_reconcile_reads_is_skipped() -> None:
@@ -255,6 +260,27 @@ def test_a_finished_job_deleted_before_its_outcome_was_recorded_starts_a_pass() 
         return len(ctl._inflight)
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_the_pods_of_a_job_that_completed_unseen_are_read_once_for_its_result() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    before, _ = a_controller(kube)
+    asyncio.run(before.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube.succeed_pod("ns", "voice1-convert-audio-1", "converted 3 files")
+    restarted, _ = a_controller(kube)  # its pod list left the succeeded pod out
+    kube.calls.clear()
+
+    async def scenario() -> list[str | None]:
+        await restarted.reconcile("ns", "voice1")
+        await restarted.reconcile("ns", "voice1")
+        return [job.result for job in restarted.observed("uid-voice1")]
+
+    results = asyncio.run(scenario())
+
+    assert kube.calls.count("list pods batch.kubernetes.io/job-name=voice1-convert-audio-1") == 1
+    assert "converted 3 files" in results
 
 
 def a_pod(uid: str, reason: str | None) -> Kept:

@@ -27,6 +27,7 @@ class FakeKube:
         self.labels = labels
         self.tasks: dict[tuple[str, str], dict[str, Any]] = {}
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[str] = []
         self._versions = (f"{w}-{i}" for i in itertools.count() for w in _WORDS)
 
@@ -46,6 +47,17 @@ class FakeKube:
         if ttl_s is not None:
             job["spec"]["ttlSecondsAfterFinished"] = ttl_s
         return copy.deepcopy(job)
+
+    def succeed_pod(self, namespace: str, job: str, message: str) -> dict[str, Any]:
+        """The Job's pod as the kubelet leaves it when the step exited 0 with ``message``."""
+        pod = {
+            "metadata": {"name": f"{job}-abcde", "namespace": namespace,
+                         "labels": {"batch.kubernetes.io/job-name": job, **self.jobs[(namespace, job)]["metadata"]["labels"]}},
+            "status": {"phase": "Succeeded", "containerStatuses": [
+                {"state": {"terminated": {"exitCode": 0, "message": message}}}]},
+        }  # fmt: skip
+        self.pods[(namespace, pod["metadata"]["name"])] = pod
+        return copy.deepcopy(pod)
 
     @property
     def jobs_index(self) -> Mapping[str, list[dict[str, Any]]]:
@@ -91,6 +103,15 @@ class FakeKube:
         if job is not None:
             job["spec"].update(patch.get("spec", {}))
             job["metadata"].setdefault("labels", {}).update(patch.get("metadata", {}).get("labels", {}))
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        self.calls.append(f"list pods {label_selector}")
+        key, _, value = label_selector.partition("=")
+        return [
+            copy.deepcopy(p)
+            for (ns, _), p in self.pods.items()
+            if ns == namespace and p["metadata"]["labels"].get(key) == value
+        ]
 
     async def delete_jobs(self, namespace: str, label_selector: str) -> list[str]:
         self.calls.append(f"delete jobs {label_selector}")
