@@ -342,13 +342,18 @@ class Controller:
                 if (namespace, name) in self._created or self._indexed_job(uid, name) is not None:
                     continue
                 body = build_job(task, action.launch, self.settings)
+                # Noted before the request: the watch may bring its news before its answer.
+                self._created.add((namespace, name))
                 try:
                     if await self.kube.create_job(namespace, body):
                         metrics.JOBS_CREATED.labels(action.launch.step).inc()
                 except SovitsError as exc:
+                    self._created.discard((namespace, name))
                     self.post_event(raw, "Warning", "JobCreateFailed", f"Job {name}: {exc.message}")
                     raise
-                self._created.add((namespace, name))
+                except BaseException:
+                    self._created.discard((namespace, name))
+                    raise
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(namespace, action.name)
             elif isinstance(action, ExpireJob):
@@ -357,8 +362,12 @@ class Controller:
                     indexed is not None and indexed["spec"]["ttlSecondsAfterFinished"] is not None
                 ):
                     continue
-                await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s, self.labels))
-                self._expired.add((namespace, action.name))
+                self._expired.add((namespace, action.name))  # before the request, as above
+                try:
+                    await self.kube.patch_job(namespace, action.name, ttl_patch(action.ttl_s, self.labels))
+                except BaseException:
+                    self._expired.discard((namespace, action.name))
+                    raise
             elif isinstance(action, RecordEvent):
                 log.info("%s", decision_line(namespace, task.metadata.name, action))
                 self.post_event(raw, action.type, action.reason, action.message)

@@ -247,6 +247,27 @@ def test_a_job_that_leaves_the_watch_once_this_operator_recorded_it_starts_no_pa
     assert kube.calls == []
 
 
+def test_the_labels_departure_arriving_before_the_patchs_answer_starts_no_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    before_patch = kept_job(kube, "voice1-convert-audio-1")
+    patch = kube.patch_job
+    passes: list[int] = []
+
+    async def news_first(namespace: str, name: str, body: dict[str, Any]) -> None:
+        ctl.job_seen(before_patch, gone=True)  # the watch is quicker than the answer
+        passes.append(len(ctl._inflight))
+        await patch(namespace, name, body)
+
+    kube.patch_job = news_first  # type: ignore[method-assign]
+    asyncio.run(ctl.job_changed("ns", "voice1", copy.deepcopy(kube.jobs[("ns", "voice1-convert-audio-1")]), gone=False))
+
+    assert passes == [0]
+
+
 def test_a_finished_job_deleted_before_its_outcome_was_recorded_starts_a_pass() -> None:
     kube = FakeKube(LABELS)
     kube.add_task(a_task_body("convert_audio", "slice_audio"))
