@@ -50,12 +50,12 @@ class FakeKube:
 
     def succeed_pod(self, namespace: str, job: str, message: str) -> dict[str, Any]:
         """The Job's pod as the kubelet leaves it when the step exited 0 with ``message``."""
-        pod = {
-            "metadata": {"name": f"{job}-abcde", "namespace": namespace,
-                         "labels": {"batch.kubernetes.io/job-name": job, **self.jobs[(namespace, job)]["metadata"]["labels"]}},
-            "status": {"phase": "Succeeded", "containerStatuses": [
-                {"state": {"terminated": {"exitCode": 0, "message": message}}}]},
-        }  # fmt: skip
+        labels = {"batch.kubernetes.io/job-name": job, **self.jobs[(namespace, job)]["metadata"]["labels"]}
+        terminated = {"exitCode": 0, "message": message}
+        pod: dict[str, Any] = {
+            "metadata": {"name": f"{job}-abcde", "namespace": namespace, "labels": labels},
+            "status": {"phase": "Succeeded", "containerStatuses": [{"state": {"terminated": terminated}}]},
+        }
         self.pods[(namespace, pod["metadata"]["name"])] = pod
         return copy.deepcopy(pod)
 
