@@ -311,17 +311,21 @@ class Controller:
 
     def observed(self, uid: str) -> list[ObservedJob]:
         jobs = list(self.jobs_index.get(uid, ()))
-        pods = list(self.pods_index.get(uid, ())) if jobs else []
-        streamed = {p.get("name") for p in pods}
-        pods += [p for p in self._read_pods.get(uid, ()) if p.get("name") not in streamed]
-        return [observe_job(job, pods) for job in jobs]
+        by_name = {p.get("name"): p for p in self.pods_index.get(uid, ())} if jobs else {}
+        for read in self._read_pods.get(uid, ()) if jobs else ():
+            held = by_name.get(read.get("name"))
+            if held is None or (held.get("phase") != "Succeeded" and read.get("phase") == "Succeeded"):
+                by_name[read.get("name")] = read  # the stream has not brought its success yet
+        return [observe_job(job, list(by_name.values())) for job in jobs]
 
     async def _read_missing_pods(self, namespace: str, uid: str) -> None:
-        """Read the pods of a Job that completed without its pods in the store, once: the pod
-        stream's lists leave succeeded pods out (the bulk of retained history), and the
-        succeeded pod's termination message is the step's result. A Job that completed while
-        the operator was away, or between the streams' lists, is the case."""
-        held = {p.get("job") for p in [*self.pods_index.get(uid, ()), *self._read_pods.get(uid, ())]}
+        """Read the pods of a Job that completed without a succeeded pod in the store, once: the
+        succeeded pod's termination message is the step's result. The pod stream's lists leave
+        succeeded pods out (the bulk of retained history), so a Job that completed while the
+        operator was away is the usual case; the Job stream bringing Complete before the pod
+        stream brings the pod's success is the other."""
+        pods = [*self.pods_index.get(uid, ()), *self._read_pods.get(uid, ())]
+        held = {p.get("job") for p in pods if p.get("phase") == "Succeeded"}
         for job in self.jobs_index.get(uid, ()):
             name = str(job["metadata"]["name"])
             if name in held or (namespace, name) in self._pods_read_for or not is_complete(job):

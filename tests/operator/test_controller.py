@@ -15,7 +15,7 @@ from sovits_core.settings import Settings
 from sovits_core.storage import LocalObjectStore
 from sovits_operator.controller import Controller, decision_line, progress_moved, running_steps
 from sovits_operator.jobs import Labels
-from sovits_operator.observe import prune_job
+from sovits_operator.observe import prune_job, prune_pod
 from sovits_operator.watches import Kept, kept
 from tests.support.fake_kube import FakeKube
 
@@ -245,6 +245,21 @@ def test_a_job_that_leaves_the_watch_once_this_operator_recorded_it_starts_no_pa
 
     assert asyncio.run(scenario()) == 0
     assert kube.calls == []
+
+
+def test_a_job_complete_before_the_stream_brought_its_pods_success_still_gets_its_result() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", "slice_audio"))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    succeeded = prune_pod(kube.succeed_pod("ns", "voice1-convert-audio-1", "converted 3 files"))
+    ctl.pods_index = {"uid-voice1": [{**succeeded, "phase": "Running", "terminated": []}]}  # the stream's last word
+
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+
+    results = {job.name: job.result for job in ctl.observed("uid-voice1")}
+    assert results["voice1-convert-audio-1"] == "converted 3 files"
 
 
 def test_the_labels_departure_arriving_before_the_patchs_answer_starts_no_pass() -> None:
