@@ -111,10 +111,10 @@ class Controller:
         # ends its entry, after the store has taken the event in; _act checks both.
         self._created: set[Key] = set()
         self._expired: set[Key] = set()
-        # Pods read for a Job that finished while the pod stream's list left them out (it lists
-        # no succeeded pods: see watches.py), by task uid; and the Jobs read, so each once.
-        self._read_pods: dict[str, list[dict[str, Any]]] = {}
-        self._pods_read_for: set[Key] = set()
+        # Pods read for a completed Job whose succeeded pod the stream had not brought (its lists
+        # leave succeeded pods out: see watches.py), by (task uid, Job name); an entry, even an
+        # empty one, means the Job's pods were read, so each Job is read once.
+        self._read_pods: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class Controller:
     def job_seen(self, job: Kept, gone: bool) -> None:
         """News of a step Job from the operator's watch (on the loop): a pass for its task,
         unless nothing reconcile reads has changed (decided at once: no task per skipped event)."""
-        if job.task is not None and self._job_news(job.namespace, job.body, gone):
+        if job.task is not None and self._job_news(job.namespace, job.task_uid, job.body, gone):
             self._spawn(self._pass_on_job(job.namespace, job.task, job.name), f"{job.namespace}/{job.task}")
 
     def pod_seen(self, pod: Kept, gone: bool) -> None:
@@ -154,10 +154,11 @@ class Controller:
 
     async def job_changed(self, namespace: str, task: str, job: Mapping[str, Any], gone: bool) -> None:
         """Reconcile ``task`` on news of its ``job``, unless nothing reconcile reads has changed."""
-        if self._job_news(namespace, job, gone):
+        uid = str((job["metadata"].get("labels") or {}).get(self.labels.task_uid) or "")
+        if self._job_news(namespace, uid, job, gone):
             await self._pass_on_job(namespace, task, str(job["metadata"]["name"]))
 
-    def _job_news(self, namespace: str, job: Mapping[str, Any], gone: bool) -> bool:
+    def _job_news(self, namespace: str, uid: str, job: Mapping[str, Any], gone: bool) -> bool:
         """Whether a Job event can change a decision (and the bookkeeping of what was seen)."""
         key = (namespace, str(job["metadata"]["name"]))
         self._created.discard(key)
@@ -168,7 +169,7 @@ class Controller:
         if gone or seen["spec"]["ttlSecondsAfterFinished"] is not None:
             self._expired.discard(key)
         if gone:
-            self._pods_read_for.discard(key)
+            self._read_pods.pop((uid, key[1]), None)
         if gone or is_recorded(seen):
             self._jobs_seen.pop(key, None)
             # A recorded Job is history: the status holds its outcome.
@@ -258,7 +259,8 @@ class Controller:
         self._locks.pop(key, None)
         self.latest.drop(key)
         if uid:
-            self._read_pods.pop(uid, None)
+            for read in [k for k in self._read_pods if k[0] == uid]:
+                del self._read_pods[read]
             self._names.pop(uid, None)
             self.phases.forget(uid)
 
@@ -311,11 +313,14 @@ class Controller:
 
     def observed(self, uid: str) -> list[ObservedJob]:
         jobs = list(self.jobs_index.get(uid, ()))
-        by_name = {p.get("name"): p for p in self.pods_index.get(uid, ())} if jobs else {}
-        for read in self._read_pods.get(uid, ()) if jobs else ():
-            held = by_name.get(read.get("name"))
-            if held is None or (held.get("phase") != "Succeeded" and read.get("phase") == "Succeeded"):
-                by_name[read.get("name")] = read  # the stream has not brought its success yet
+        if not jobs:
+            return []
+        by_name = {p.get("name"): p for p in self.pods_index.get(uid, ())}
+        for job in jobs:
+            for read in self._read_pods.get((uid, job["metadata"]["name"]), ()):
+                held = by_name.get(read.get("name"))
+                if held is None or (held.get("phase") != "Succeeded" and read.get("phase") == "Succeeded"):
+                    by_name[read.get("name")] = read  # the stream has not brought its success yet
         return [observe_job(job, list(by_name.values())) for job in jobs]
 
     async def _read_missing_pods(self, namespace: str, uid: str) -> None:
@@ -324,15 +329,14 @@ class Controller:
         succeeded pods out (the bulk of retained history), so a Job that completed while the
         operator was away is the usual case; the Job stream bringing Complete before the pod
         stream brings the pod's success is the other."""
-        pods = [*self.pods_index.get(uid, ()), *self._read_pods.get(uid, ())]
-        held = {p.get("job") for p in pods if p.get("phase") == "Succeeded"}
+        held = {p.get("job") for p in self.pods_index.get(uid, ()) if p.get("phase") == "Succeeded"}
         for job in self.jobs_index.get(uid, ()):
             name = str(job["metadata"]["name"])
-            if name in held or (namespace, name) in self._pods_read_for or not is_complete(job):
+            if name in held or (uid, name) in self._read_pods or not is_complete(job):
                 continue
-            self._pods_read_for.add((namespace, name))
+            self._read_pods[(uid, name)] = []  # once, whatever the answer
             pods = await self.kube.list_pods(namespace, f"{JOB_NAME_LABELS[0]}={name}")
-            self._read_pods.setdefault(uid, []).extend(prune_pod(pod) for pod in pods)
+            self._read_pods[(uid, name)] = [prune_pod(pod) for pod in pods]
 
     def _indexed_job(self, uid: str, name: str) -> Mapping[str, Any] | None:
         """The Job as the store holds it now (it may have moved on since the pass observed it)."""
@@ -351,12 +355,10 @@ class Controller:
                 try:
                     if await self.kube.create_job(namespace, body):
                         metrics.JOBS_CREATED.labels(action.launch.step).inc()
-                except SovitsError as exc:
+                except BaseException as exc:
                     self._created.discard((namespace, name))
-                    self.post_event(raw, "Warning", "JobCreateFailed", f"Job {name}: {exc.message}")
-                    raise
-                except BaseException:
-                    self._created.discard((namespace, name))
+                    if isinstance(exc, SovitsError):
+                        self.post_event(raw, "Warning", "JobCreateFailed", f"Job {name}: {exc.message}")
                     raise
             elif isinstance(action, DeleteJob):
                 await self.kube.delete_job(namespace, action.name)

@@ -194,6 +194,26 @@ def kept_job(kube: FakeKube, name: str) -> Kept:
     return kept(kube.jobs[("ns", name)], LABELS.task_uid, prune_job)
 
 
+def convert_finished(*steps: str) -> tuple[FakeKube, Controller]:
+    """A task whose first Job, convert_audio's, the Job controller has just marked Complete."""
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body(*steps))
+    ctl, _ = a_controller(kube)
+    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube.finish_job("ns", "voice1-convert-audio-1")
+    return kube, ctl
+
+
+def passes_after(ctl: Controller, job: Kept, gone: bool) -> int:
+    """The passes a Job's watch news starts."""
+
+    async def news() -> int:
+        ctl.job_seen(job, gone=gone)
+        return len(ctl._inflight)
+
+    return asyncio.run(news())
+
+
 def test_a_watched_job_that_finished_starts_a_pass_for_its_task() -> None:
     kube = FakeKube(LABELS)
     kube.add_task(a_task_body("convert_audio", "slice_audio"))
@@ -211,48 +231,29 @@ def test_a_watched_job_that_finished_starts_a_pass_for_its_task() -> None:
 
 
 def test_a_watched_job_whose_outcome_the_status_holds_starts_no_pass() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio"))
-    ctl, _ = a_controller(kube)
-    asyncio.run(ctl.reconcile("ns", "voice1"))
+    kube, ctl = convert_finished("convert_audio")
     kube.finish_job("ns", "voice1-convert-audio-1", ttl_s=600)
     kube.calls.clear()
 
-    async def scenario() -> int:
-        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=False)
-        ctl.job_seen(kept_job(kube, "voice1-convert-audio-1"), gone=True)
-        return len(ctl._inflight)
-
-    assert asyncio.run(scenario()) == 0
+    assert passes_after(ctl, kept_job(kube, "voice1-convert-audio-1"), gone=False) == 0
+    assert passes_after(ctl, kept_job(kube, "voice1-convert-audio-1"), gone=True) == 0
     assert kube.calls == []
 
 
 def test_a_job_that_leaves_the_watch_once_this_operator_recorded_it_starts_no_pass() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio"))
-    ctl, _ = a_controller(kube)
-    asyncio.run(ctl.reconcile("ns", "voice1"))
-    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube, ctl = convert_finished("convert_audio")
     before_patch = kept_job(kube, "voice1-convert-audio-1")
     asyncio.run(ctl.job_changed("ns", "voice1", copy.deepcopy(kube.jobs[("ns", "voice1-convert-audio-1")]), gone=False))
     assert kube.jobs[("ns", "voice1-convert-audio-1")]["metadata"]["labels"][LABELS.recorded] == "true"
     kube.calls.clear()
 
-    async def scenario() -> int:
-        # The label left the watch's selector: the server says "deleted", with the Job as it was.
-        ctl.job_seen(before_patch, gone=True)
-        return len(ctl._inflight)
-
-    assert asyncio.run(scenario()) == 0
+    # The label left the watch's selector: the server says "deleted", with the Job as it was.
+    assert passes_after(ctl, before_patch, gone=True) == 0
     assert kube.calls == []
 
 
 def test_a_job_complete_before_the_stream_brought_its_pods_success_still_gets_its_result() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio", "slice_audio"))
-    ctl, _ = a_controller(kube)
-    asyncio.run(ctl.reconcile("ns", "voice1"))
-    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube, ctl = convert_finished("convert_audio", "slice_audio")
     succeeded = prune_pod(kube.succeed_pod("ns", "voice1-convert-audio-1", "converted 3 files"))
     ctl.pods_index = {"uid-voice1": [{**succeeded, "phase": "Running", "terminated": []}]}  # the stream's last word
 
@@ -263,11 +264,7 @@ def test_a_job_complete_before_the_stream_brought_its_pods_success_still_gets_it
 
 
 def test_the_labels_departure_arriving_before_the_patchs_answer_starts_no_pass() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio"))
-    ctl, _ = a_controller(kube)
-    asyncio.run(ctl.reconcile("ns", "voice1"))
-    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube, ctl = convert_finished("convert_audio")
     before_patch = kept_job(kube, "voice1-convert-audio-1")
     patch = kube.patch_job
     passes: list[int] = []
@@ -284,26 +281,14 @@ def test_the_labels_departure_arriving_before_the_patchs_answer_starts_no_pass()
 
 
 def test_a_finished_job_deleted_before_its_outcome_was_recorded_starts_a_pass() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio", "slice_audio"))
-    ctl, _ = a_controller(kube)
-    asyncio.run(ctl.reconcile("ns", "voice1"))
-    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube, ctl = convert_finished("convert_audio", "slice_audio")
     finished = kept_job(kube, "voice1-convert-audio-1")
 
-    async def scenario() -> int:
-        ctl.job_seen(finished, gone=True)
-        return len(ctl._inflight)
-
-    assert asyncio.run(scenario()) == 1
+    assert passes_after(ctl, finished, gone=True) == 1
 
 
 def test_the_pods_of_a_job_that_completed_unseen_are_read_once_for_its_result() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio", "slice_audio"))
-    before, _ = a_controller(kube)
-    asyncio.run(before.reconcile("ns", "voice1"))
-    kube.finish_job("ns", "voice1-convert-audio-1")
+    kube, _ = convert_finished("convert_audio", "slice_audio")
     kube.succeed_pod("ns", "voice1-convert-audio-1", "converted 3 files")
     restarted, _ = a_controller(kube)  # its pod list left the succeeded pod out
     kube.calls.clear()
