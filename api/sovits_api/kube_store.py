@@ -31,7 +31,7 @@ from sovits_kube import client as kube
 
 from . import bookkeeping, mutations
 from . import labels as label_syntax
-from .store import Mutation, Page
+from .store import Held, Mutation, Page
 from .task_cache import TaskCache
 
 T = TypeVar("T")
@@ -92,11 +92,18 @@ class KubeTaskStore:
         return self._kept(namespace, obj)
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
-        return self.cached(namespace, task_id) or TrainingTask.model_validate(self._read(namespace, task_id))
+        held = self.held(namespace, task_id)
+        return held.parse() if held is not None else TrainingTask.model_validate(self._read(namespace, task_id))
 
-    def cached(self, namespace: str, task_id: str) -> TrainingTask | None:
-        held = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
-        return TrainingTask.model_validate(held) if held is not None else None
+    def held(self, namespace: str, task_id: str) -> Held | None:
+        body = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
+        if body is None:
+            return None
+        metadata = body.get("metadata") or {}
+        # resourceVersions are unique across the cluster's objects; the uid guards a re-created task.
+        return Held(
+            f"{metadata.get('uid')}/{metadata.get('resourceVersion')}", lambda: TrainingTask.model_validate(body)
+        )
 
     def _read(self, namespace: str, task_id: str) -> Any:
         """The task from the API server itself."""

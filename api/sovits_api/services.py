@@ -21,6 +21,7 @@ from .logs import LiveLogs
 from .metrics import Metrics
 from .store import TaskStore
 from .uploads import Reservations
+from .view_cache import ViewCache
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Services:
     webhooks: bool = True
     metrics: Metrics = field(default_factory=Metrics)
     reservations: Reservations = field(default_factory=Reservations)
+    views: ViewCache = field(default_factory=ViewCache)
 
     def task_files(self, task: TrainingTask) -> storage.TaskFiles:
         """The task's folder in the object store, with the operator's own prefix rule."""

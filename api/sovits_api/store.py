@@ -2,7 +2,7 @@
 
 Two implementations: ``kube_store.KubeTaskStore`` (TrainingTask objects in a cluster) and
 ``local_store.SqliteTaskStore`` (the same objects in SQLite for ``sovits local``). Every
-method but ``cached`` blocks; callers on an event loop run them in a thread. The namespace is the tenant.
+method but ``held`` blocks; callers on an event loop run them in a thread. The namespace is the tenant.
 Errors are the domain's: NotFound, InvalidInput (a bad selector or continue token),
 TaskBusy/PrerequisiteMissing from the step checks, Retryable when the backend is down.
 """
@@ -20,6 +20,15 @@ LIST_CHUNK = 500
 
 
 @dataclass(frozen=True)
+class Held:
+    """A task the store could answer for at once: a version that changes with every write of it
+    (a deleted and re-created task gets another), and the task, parsed only when asked for."""
+
+    version: str
+    parse: Callable[[], TrainingTask]
+
+
+@dataclass(frozen=True)
 class Page:
     items: list[TrainingTask]
     continue_token: str | None = None
@@ -32,8 +41,8 @@ class TaskStore(Protocol):
 
     def get(self, namespace: str, task_id: str) -> TrainingTask: ...
 
-    def cached(self, namespace: str, task_id: str) -> TrainingTask | None:
-        """The task if memory can answer for it at once (the one method that never blocks and
+    def held(self, namespace: str, task_id: str) -> Held | None:
+        """The task if the store can answer for it at once (the one method that never waits and
         may run on the event loop); None: ask ``get`` in a thread."""
         ...
 

@@ -23,6 +23,13 @@ def connect(path: Path, schema: str) -> sqlite3.Connection:
     return conn
 
 
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection that never waits for a lock (busy timeout 0): for reads on an event loop."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA query_only=1")
+    return conn
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
     """A write transaction taken up front (no upgrade deadlocks); rolled back on any error."""

@@ -6,6 +6,12 @@ same on both backends. Every read-modify-write runs in one ``BEGIN IMMEDIATE`` t
 with ``synchronous=FULL`` in WAL mode: a crash leaves each task either before or after a
 write, never half-written, and concurrent writers (the API and the local runtime, even in
 separate processes) serialise on SQLite's lock.
+
+``held`` (GET task on the event loop) reads through a connection of its own with no busy
+timeout: in WAL mode a reader does not wait for writers, and when SQLite would make it wait
+(a checkpoint's rare moment) it answers None at once and the caller reads in a thread. The
+version it gives is the row's sequence number (a re-created task gets a new one) and its
+resourceVersion.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from sovits_api import labels as label_syntax
 from sovits_api import mutations
-from sovits_api.store import Mutation, Page
+from sovits_api.store import Held, Mutation, Page
 from sovits_core.errors import Conflict, InvalidInput, NotFound, Retryable
 from sovits_core.model import StepRequest, TrainingTask, TrainingTaskSpec, TrainingTaskStatus
 
@@ -59,10 +65,18 @@ def _utcnow() -> datetime:
 class SqliteTaskStore:
     """A TaskStore over SQLite; open it with ``SqliteTaskStore.open(path)``."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Callable[[], datetime] = _utcnow,
+        peek: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self._clock = clock
+        self._open_peek = peek
+        self._peek: sqlite3.Connection | None = None
+        self._peek_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path, clock: Callable[[], datetime] = _utcnow) -> SqliteTaskStore:
@@ -72,11 +86,15 @@ class SqliteTaskStore:
             conn.execute("INSERT OR IGNORE INTO store_meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise RuntimeError(f"{path}: task store schema {row[0]}, this version reads {SCHEMA_VERSION}")
-        return cls(conn, clock)
+        return cls(conn, clock, peek=lambda: sqlite.connect_reader(path))
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._peek_lock:
+            if self._peek is not None:
+                self._peek.close()
+                self._peek = None
 
     # TaskStore
 
@@ -105,8 +123,23 @@ class SqliteTaskStore:
                 raise Conflict(f"task {task_id} already exists") from None
         return task
 
-    def cached(self, namespace: str, task_id: str) -> TrainingTask | None:
-        return None  # every read is a query: keep it off the event loop
+    def held(self, namespace: str, task_id: str) -> Held | None:
+        if self._open_peek is None or not self._peek_lock.acquire(blocking=False):
+            return None  # another thread is peeking: never wait on the loop
+        try:
+            if self._peek is None:
+                self._peek = self._open_peek()
+            rows = self._peek.execute(  # fetchall: the statement ends here, holding no snapshot
+                "SELECT seq, resource_version, object FROM tasks WHERE namespace=? AND name=?", (namespace, task_id)
+            ).fetchall()
+        except sqlite3.Error:
+            return None  # busy, or the file is unreadable: the thread's read says why
+        finally:
+            self._peek_lock.release()
+        if not rows:
+            return None
+        seq, version, obj = rows[0]
+        return Held(f"{seq}/{version}", lambda: TrainingTask.model_validate_json(obj))
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
         with self._read() as conn:

@@ -8,10 +8,11 @@ import pytest
 
 from sovits_api import bookkeeping
 from sovits_api.mutations import step_request
-from sovits_api.store import list_all
+from sovits_api.store import TaskStore, list_all
 from sovits_api.view import task_view
 from sovits_core.errors import InvalidInput, NotFound, PrerequisiteMissing, TaskBusy
 from sovits_core.model import TrainingTask, TrainingTaskSpec, TrainingTaskStatus
+from tests.support.processes import wait_for
 
 from .conftest import Backend
 
@@ -157,3 +158,38 @@ def test_annotate_merges_and_keeps_the_spec(task_backend: Backend) -> None:
 
 def test_ping_succeeds_on_a_live_backend(task_backend: Backend) -> None:
     task_backend.store.ping()
+
+
+def held_version(store: TaskStore, namespace: str, task_id: str) -> str:
+    """The version the store holds the task at; the cluster store holds nothing until its watch lists."""
+    wait_for(lambda: store.held(namespace, task_id) is not None, timeout=10, what=f"{task_id} held", interval=0.02)
+    held = store.held(namespace, task_id)
+    assert held is not None
+    return held.version
+
+
+def test_a_held_task_changes_version_with_every_write_and_parses_to_what_get_reads(task_backend: Backend) -> None:
+    store, ns = task_backend.store, task_backend.namespace
+    task_id = new_id()
+    store.create(ns, task_id, spec(), {})
+    first = held_version(store, ns, task_id)
+    store.append_step(ns, task_id, step_request("convert_audio", {}))
+    held = store.held(ns, task_id)
+    assert held is not None and held.version != first  # our own write, held at once
+    assert [s.name for s in held.parse().spec.steps] == ["convert_audio"]
+    assert held.parse() == store.get(ns, task_id)
+
+
+def test_a_task_deleted_and_created_again_under_its_name_is_held_at_another_version(task_backend: Backend) -> None:
+    store, ns = task_backend.store, task_backend.namespace
+    task_id = new_id()
+    store.create(ns, task_id, spec(), {})
+    first = held_version(store, ns, task_id)
+    store.delete(ns, task_id)
+    wait_for(lambda: store.held(ns, task_id) is None, timeout=10, what=f"{task_id} gone", interval=0.02)
+    store.create(ns, task_id, spec(), {})
+    assert held_version(store, ns, task_id) != first
+
+
+def test_an_unknown_task_is_not_held(task_backend: Backend) -> None:
+    assert task_backend.store.held(task_backend.namespace, new_id()) is None

@@ -16,6 +16,7 @@ from sovits_api.schemas import Message, TaskCreate, TaskPublic
 from sovits_api.services import Services
 from sovits_api.store import list_all
 from sovits_api.view import task_view
+from sovits_api.view_cache import MEDIA_TYPE, encoded
 from sovits_core.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=documented(*COMMON))
@@ -40,13 +41,16 @@ def allowed(svc: Services) -> list[webhook_targets.IPNetwork]:
 
 
 @router.get("/task/{task_id}", response_model=TaskPublic, summary="Get a task", responses=TASK_ERRORS)
-async def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> TaskPublic:
-    # The most frequent call (clients poll it): answered on the loop when the cache holds the
-    # task; a sync route would cost two thread-pool hops, the call's and its response check's.
-    task = svc.tasks.cached(tenant.namespace, task_id)
-    if task is None:
-        task = await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id)
-    return task_view(task)
+async def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> Response:
+    # The most frequent call (clients poll it): answered on the loop, from the encoded answer of
+    # the same version when there is one; only a task the store cannot answer for at once costs a
+    # thread-pool hop. A sync route would cost two, the call's and its response check's.
+    held = svc.tasks.held(tenant.namespace, task_id)
+    if held is not None:
+        body = svc.views.answer(tenant.namespace, task_id, held)
+    else:
+        body = encoded(task_view(await asyncio.to_thread(svc.tasks.get, tenant.namespace, task_id)))
+    return Response(body, media_type=MEDIA_TYPE)
 
 
 @router.get(

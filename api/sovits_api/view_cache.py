@@ -1,0 +1,43 @@
+"""GET task's answers, encoded, by the version of the task they show.
+
+Clients poll GET task (the seed's client does, every few seconds per task). The view is a pure
+function of the stored object (view.py), so an answer encoded once serves every read of the same
+version: a read then costs the store's ``held`` lookup and a dict lookup, not a parse of the
+object, the view and its JSON encoding. One entry per task, the least recently read dropped
+beyond ``limit``. Used on the event loop only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .schemas import TaskPublic
+from .store import Held
+from .view import task_view
+
+MEDIA_TYPE = "application/json"
+
+
+def encoded(view: TaskPublic) -> bytes:
+    """The view as FastAPI's response_model would send it (field aliases included)."""
+    return view.model_dump_json(by_alias=True).encode()
+
+
+class ViewCache:
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._answers: OrderedDict[tuple[str, str], tuple[str, bytes]] = OrderedDict()
+
+    def answer(self, namespace: str, task_id: str, held: Held) -> bytes:
+        """The encoded view of ``held``, computed only when this version was not answered before."""
+        key = (namespace, task_id)
+        found = self._answers.get(key)
+        if found is not None and found[0] == held.version:
+            self._answers.move_to_end(key)
+            return found[1]
+        body = encoded(task_view(held.parse()))
+        self._answers[key] = (held.version, body)
+        self._answers.move_to_end(key)
+        if len(self._answers) > self._limit:
+            self._answers.popitem(last=False)
+        return body
