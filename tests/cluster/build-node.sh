@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Builds what the real-node tests add to the test control plane: kubelet and kube-proxy from
-# the same pinned wrapper module as build.sh (go/kube; Go's build cache shares the packages it
-# already compiled), and the pod sandbox ("pause") image from node/pause, packed as a
-# docker-archive tarball that `ctr images import` reads without any registry.
+# Gathers what the real-node tests add to the test control plane: kubelet and kube-proxy, which
+# build.sh builds with the control plane from the same pinned wrapper module (go/kube; one
+# `go build`, so they share its compiled packages), and the pod sandbox ("pause") image built
+# here from node/pause, packed as a docker-archive tarball that `ctr images import` reads
+# without any registry.
 # Prints the cache directory as its last line (bin/kubelet, bin/kube-proxy, pause.tar, pause.ref);
 # with --check it only says whether that directory is complete, and builds nothing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${SOVITS_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sovits-operator/node}
-key=$({ go env GOVERSION GOOS GOARCH; cat "$here/build-node.sh" "$here"/go/kube/go.mod "$here"/go/kube/go.sum "$here"/node/pause/*; } | sha256sum | cut -c1-16)
+key=$({ go env GOVERSION GOOS GOARCH; cat "$here/build-node.sh" "$here/build.sh" "$here"/go/kube/go.mod "$here"/go/kube/go.sum "$here"/node/pause/*; } | sha256sum | cut -c1-16)
 dest=$cache_root/$key
 if [[ -f $dest/.complete ]]; then
   echo "$dest"
@@ -22,19 +23,15 @@ fi
 
 kube=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$here/go/kube/go.mod" | head -1)
 [[ $kube == v1.* ]] || { echo "no k8s.io/kubernetes version in go/kube/go.mod" >&2; exit 1; }
-minor=$(cut -d. -f2 <<<"$kube")
 tmp=$dest.partial.$$
 rm -rf "$tmp"
 mkdir -p "$tmp/bin" "$tmp/pause/rootfs"
 trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
-cb=k8s.io/component-base/version
-echo "building kubelet, kube-proxy $kube ($(date +%T))" >&2
-(cd "$here/go/kube" && go build -trimpath -o "$tmp/bin/" \
-  -ldflags "-s -w -X $cb.gitVersion=$kube -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean -X $cb.buildDate=1970-01-01T00:00:00Z" \
-  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
-(cd "$here/node/pause" && go build -trimpath -ldflags "-s -w" -o "$tmp/pause/rootfs/pause" .)
+bin=$("$here/build.sh" | tail -1)
+cp "$bin/kubelet" "$bin/kube-proxy" "$tmp/bin/"
+(cd "$here/node/pause" && go build -trimpath -gcflags=all=-dwarf=false -ldflags "-s -w" -o "$tmp/pause/rootfs/pause" .)
 
 # The image: one layer holding /pause, a config, and the docker-archive manifest naming it.
 ref=sovits-test.local/pause:$key

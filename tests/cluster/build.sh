@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Builds the test control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl, etcd, helm from go/kube; kwok, kwokctl from go/kwok) from the pinned wrapper modules, into a cache
-# outside the repository keyed by the modules, this script and the Go version. Only the
-# Go module proxy is used: there is no route to prebuilt release binaries.
+# kubectl, etcd, helm, and the real node's kubelet and kube-proxy from go/kube; kwok, kwokctl
+# from go/kwok) from the pinned wrapper modules, into a cache outside the repository keyed by
+# the modules, this script and the Go version. Only the Go module proxy is used: there is no
+# route to prebuilt release binaries.
+# Speed (a cold set-up waits on this build): everything from go/kube is one `go build`, so each
+# library compiles once and the single-threaded links overlap other compiles; kwok, a module of
+# its own, builds beside it and fills the cores' gaps (module downloads, links); no DWARF is
+# generated (-dwarf=false), as -s -w strips it from the binaries anyway.
 # Prints the bin directory as its last line; a warm cache answers in well under a second.
 set -euo pipefail
 
@@ -24,7 +29,7 @@ minor=$(cut -d. -f2 <<<"$kube")
 
 tmp=$dest.partial.$$
 rm -rf "$tmp"
-mkdir -p "$tmp/bin"
+mkdir -p "$tmp/bin" "$tmp/kwok"
 trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
@@ -32,19 +37,27 @@ build() { # module-dir output ldflags packages...
   local dir=$1 out=$2 flags=$3
   shift 3
   echo "building $* ($(date +%T))" >&2
-  (cd "$here/go/$dir" && go build -trimpath -ldflags "-s -w $flags" -o "$out" "$@")
+  (cd "$here/go/$dir" && go build -trimpath -gcflags=all=-dwarf=false -ldflags "-s -w $flags" -o "$out" "$@")
+  echo "built $* ($(date +%T))" >&2
 }
 
+build kwok "$tmp/kwok/" "-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}" \
+  sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl &
+kwok_build=$!
+
+# One link's -X settings name packages of one program; the others' are ignored by its linker.
 cb=k8s.io/component-base/version
-build kube "$tmp/bin/" "-X $cb.gitVersion=$kube -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean -X $cb.buildDate=1970-01-01T00:00:00Z" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-build kube "$tmp/bin/etcd" "" go.etcd.io/etcd/server/v3  # its package is named server/v3
-build kwok "$tmp/bin/" "-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}" \
-  sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
 hv=helm.sh/helm/v3
-build kube "$tmp/bin/" "-X $hv/internal/version.version=$helm -X $hv/internal/version.gitTreeState=clean -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=$minor -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=$minor" \
-  helm.sh/helm/v3/cmd/helm
+build kube "$tmp/bin/" "-X $cb.gitVersion=$kube -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean -X $cb.buildDate=1970-01-01T00:00:00Z \
+-X $hv/internal/version.version=$helm -X $hv/internal/version.gitTreeState=clean -X $hv/pkg/lint/rules.k8sVersionMajor=1 -X $hv/pkg/lint/rules.k8sVersionMinor=$minor -X $hv/pkg/chartutil.k8sVersionMajor=1 -X $hv/pkg/chartutil.k8sVersionMinor=$minor" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy \
+  go.etcd.io/etcd/server/v3 helm.sh/helm/v3/cmd/helm
+mv "$tmp/bin/server" "$tmp/bin/etcd"  # go names go.etcd.io/etcd/server/v3's program "server"
+wait "$kwok_build"
+mv "$tmp/kwok/kwok" "$tmp/kwok/kwokctl" "$tmp/bin/"
+rmdir "$tmp/kwok"
 
 printf 'kube=%s\netcd=%s\nkwok=%s\nhelm=%s\n' "$kube" "$etcd" "$kwok" "$helm" >"$tmp/versions"
 rm -rf "$dest"
