@@ -32,7 +32,7 @@ from sovits_kube import client as kube
 from . import bookkeeping, mutations
 from . import labels as label_syntax
 from .store import Held, Mutation, Page
-from .task_cache import TaskCache
+from .task_cache import TaskCache, version_of
 
 T = TypeVar("T")
 UPDATE_ATTEMPTS = 8
@@ -99,11 +99,10 @@ class KubeTaskStore:
         body = self._cache.namespace(namespace).get(task_id) if self._cache is not None else None
         if body is None:
             return None
-        metadata = body.get("metadata") or {}
-        # resourceVersions are unique across the cluster's objects; the uid guards a re-created task.
-        return Held(
-            f"{metadata.get('uid')}/{metadata.get('resourceVersion')}", lambda: TrainingTask.model_validate(body)
-        )
+        return Held(version_of(body), lambda: TrainingTask.model_validate(body))
+
+    def versions(self, namespace: str) -> Mapping[str, str] | None:
+        return self._cache.namespace(namespace).versions() if self._cache is not None else None
 
     def _read(self, namespace: str, task_id: str) -> Any:
         """The task from the API server itself."""

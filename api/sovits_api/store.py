@@ -46,6 +46,11 @@ class TaskStore(Protocol):
         may run on the event loop); None: ask ``get`` in a thread."""
         ...
 
+    def versions(self, namespace: str) -> Mapping[str, str] | None:
+        """Every task's name and ``Held`` version, without reading the tasks themselves; None when
+        the store cannot tell without reading them (``list`` then)."""
+        ...
+
     def list(
         self,
         namespace: str,

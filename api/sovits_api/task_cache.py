@@ -30,6 +30,13 @@ def _slim(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def version_of(body: dict[str, Any]) -> str:
+    """A body's version for ``store.Held``: resourceVersions are unique across the cluster's
+    objects; the uid guards a task deleted and created again under its name."""
+    metadata = body.get("metadata") or {}
+    return f"{metadata.get('uid')}/{metadata.get('resourceVersion')}"
+
+
 class NamespaceTasks:
     """One namespace's tasks, by name, fed by list + watch."""
 
@@ -46,6 +53,13 @@ class NamespaceTasks:
             return None
         with self._lock:
             return self._bodies.get(name)
+
+    def versions(self) -> dict[str, str] | None:
+        """Each held task's version (``version_of``), or None when the cache cannot say (not synced)."""
+        if not self.synced.is_set():
+            return None
+        with self._lock:
+            return {name: version_of(body) for name, body in self._bodies.items()}
 
     def answered(self, body: dict[str, Any]) -> None:
         """The API server's answer to our own write: newer than the stream until it shows it."""

@@ -148,6 +148,11 @@ class SqliteTaskStore:
             raise NotFound(f"task {task_id} not found", field="task_id")
         return TrainingTask.model_validate_json(row[0])
 
+    def versions(self, namespace: str) -> Mapping[str, str] | None:
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, seq, resource_version FROM tasks WHERE namespace=?", (namespace,))
+            return {name: f"{seq}/{version}" for name, seq, version in rows}
+
     def list(
         self,
         namespace: str,

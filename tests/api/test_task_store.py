@@ -193,3 +193,21 @@ def test_a_task_deleted_and_created_again_under_its_name_is_held_at_another_vers
 
 def test_an_unknown_task_is_not_held(task_backend: Backend) -> None:
     assert task_backend.store.held(task_backend.namespace, new_id()) is None
+
+
+def test_versions_name_every_task_at_its_held_version(task_backend: Backend) -> None:
+    store, ns = task_backend.store, task_backend.namespace
+    kept, dropped = new_id(), new_id()
+    store.create(ns, kept, spec(), {})
+    store.create(ns, dropped, spec(), {})
+    store.append_step(ns, kept, step_request("convert_audio", {}))
+    store.delete(ns, dropped)
+
+    def settled() -> bool:
+        versions = store.versions(ns)
+        held = store.held(ns, kept)
+        return versions is not None and held is not None and versions.get(kept) == held.version
+
+    wait_for(settled, timeout=10, what="versions matching the held task", interval=0.02)
+    wait_for(lambda: dropped not in (store.versions(ns) or {}), timeout=10, what=f"{dropped} gone", interval=0.02)
+    assert kept not in (store.versions(task_backend.other_namespace) or {})

@@ -15,7 +15,7 @@ import pytest
 from sovits_api import bookkeeping
 from sovits_api.webhook_targets import EVERYWHERE, IPNetwork
 from sovits_api.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Worker, backoff, events_of, pending, sign, verify
-from sovits_core.model import TrainingTaskSpec, TrainingTaskStatus
+from sovits_core.model import TrainingTask, TrainingTaskSpec, TrainingTaskStatus
 from sovits_local.store import SqliteTaskStore
 
 from .factories import record, request, task
@@ -194,3 +194,41 @@ def test_a_loopback_receiver_is_refused_at_delivery_unless_its_network_is_allowe
 
     assert outcomes == ["gave_up"]
     assert receiver.received == []
+
+
+def test_a_task_a_scan_settled_is_not_read_again_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteTaskStore.open(tmp_path / "t.db")
+    hooks = Receiver([200, 200])
+    try:
+        task_id = finished_task(store, hooks.url)
+        quiet_id = str(uuid.uuid4())
+        store.create("ns", quiet_id, TrainingTaskSpec(exp_name="spk"), {})  # no webhook: settled at once
+        reads: list[str] = []
+        read = store.get
+
+        def counted(namespace: str, name: str) -> TrainingTask:
+            reads.append(name)
+            return read(namespace, name)
+
+        monkeypatch.setattr(store, "get", counted)
+        worker, outcomes = make_worker(store, Clock())
+
+        worker.run_once()  # sends, and records the delivery: a new version
+        worker.run_once()  # reads the recorded task once more: nothing left, settled
+        assert outcomes == ["delivered"]
+        assert sorted(reads) == sorted([task_id, quiet_id, task_id])
+        reads.clear()
+        worker.run_once()
+        assert reads == []
+
+        status = {"phase": "completed", "steps": [record("convert_audio", "completed", "r1"),
+                                                  record("slice_audio", "completed", "r2")]}  # fmt: skip
+        store.update_status("ns", task_id, TrainingTaskStatus.model_validate(status))
+        worker.run_once()
+        assert reads == [task_id]
+        assert outcomes == ["delivered", "delivered"]
+        assert json.loads(hooks.received[-1][1])["step"] == "slice_audio"
+    finally:
+        hooks.close()
