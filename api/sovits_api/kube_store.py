@@ -9,6 +9,7 @@ the API server, never the cache.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -103,6 +104,17 @@ class KubeTaskStore:
 
     def versions(self, namespace: str) -> Mapping[str, str] | None:
         return self._cache.namespace(namespace).versions() if self._cache is not None else None
+
+    def all_held(self, namespace: str, label_selector: str | None = None) -> list[tuple[str, Held]] | None:
+        selector = label_syntax.parse_selector(label_selector or "")
+        bodies = self._cache.namespace(namespace).bodies() if self._cache is not None else None
+        if bodies is None:
+            return None
+        return [
+            (body["metadata"]["name"], Held(version_of(body), functools.partial(TrainingTask.model_validate, body)))
+            for body in bodies
+            if label_syntax.matches(selector, body["metadata"].get("labels") or {})
+        ]
 
     def _read(self, namespace: str, task_id: str) -> Any:
         """The task from the API server itself."""

@@ -51,6 +51,11 @@ class TaskStore(Protocol):
         the store cannot tell without reading them (``list`` then)."""
         ...
 
+    def all_held(self, namespace: str, label_selector: str | None = None) -> list[tuple[str, Held]] | None:
+        """Every task ``list`` would give without a limit, in its order, by name and held; None when
+        the store cannot answer without listing (``list`` then). Blocks on SQLite."""
+        ...
+
     def list(
         self,
         namespace: str,

@@ -61,6 +61,13 @@ class NamespaceTasks:
         with self._lock:
             return {name: version_of(body) for name, body in self._bodies.items()}
 
+    def bodies(self) -> list[dict[str, Any]] | None:
+        """Every held body in name order (the API server's list order), or None when not synced."""
+        if not self.synced.is_set():
+            return None
+        with self._lock:
+            return [self._bodies[name] for name in sorted(self._bodies)]
+
     def answered(self, body: dict[str, Any]) -> None:
         """The API server's answer to our own write: newer than the stream until it shows it."""
         name = key_of(body)[1]

@@ -10,6 +10,7 @@ beyond ``limit``. Used on the event loop only.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from .schemas import TaskPublic
 from .store import Held
@@ -21,6 +22,11 @@ MEDIA_TYPE = "application/json"
 def encoded(view: TaskPublic) -> bytes:
     """The view as FastAPI's response_model would send it (field aliases included)."""
     return view.model_dump_json(by_alias=True).encode()
+
+
+def joined(answers: Iterable[bytes]) -> bytes:
+    """Encoded views as one JSON array."""
+    return b"[" + b",".join(answers) + b"]"
 
 
 class ViewCache:

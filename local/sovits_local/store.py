@@ -17,6 +17,7 @@ resourceVersion.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import sqlite3
 import threading
@@ -139,7 +140,7 @@ class SqliteTaskStore:
         if not rows:
             return None
         seq, version, obj = rows[0]
-        return Held(f"{seq}/{version}", lambda: TrainingTask.model_validate_json(obj))
+        return Held(_version(seq, version), lambda: TrainingTask.model_validate_json(obj))
 
     def get(self, namespace: str, task_id: str) -> TrainingTask:
         with self._read() as conn:
@@ -151,7 +152,20 @@ class SqliteTaskStore:
     def versions(self, namespace: str) -> Mapping[str, str] | None:
         with self._read() as conn:
             rows = conn.execute("SELECT name, seq, resource_version FROM tasks WHERE namespace=?", (namespace,))
-            return {name: f"{seq}/{version}" for name, seq, version in rows}
+            return {name: _version(seq, version) for name, seq, version in rows}
+
+    def all_held(self, namespace: str, label_selector: str | None = None) -> list[tuple[str, Held]] | None:
+        selector = label_syntax.parse_selector(label_selector or "")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, seq, resource_version, labels, object FROM tasks WHERE namespace=? ORDER BY seq",
+                (namespace,),
+            ).fetchall()
+        return [
+            (name, Held(_version(seq, version), functools.partial(TrainingTask.model_validate_json, obj)))
+            for name, seq, version, labels_json, obj in rows
+            if label_syntax.matches(selector, json.loads(labels_json))
+        ]
 
     def list(
         self,
@@ -256,6 +270,11 @@ class SqliteTaskStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         with _as_retryable(), sqlite.transaction(self._conn, self._lock) as conn:
             yield conn
+
+
+def _version(seq: int, resource_version: int) -> str:
+    """A ``Held`` version: the row's sequence number is new for a task created again under its name."""
+    return f"{seq}/{resource_version}"
 
 
 def _bumped(old: TrainingTask, new: TrainingTask, version: int) -> TrainingTask:

@@ -211,3 +211,25 @@ def test_versions_name_every_task_at_its_held_version(task_backend: Backend) -> 
     wait_for(settled, timeout=10, what="versions matching the held task", interval=0.02)
     wait_for(lambda: dropped not in (store.versions(ns) or {}), timeout=10, what=f"{dropped} gone", interval=0.02)
     assert kept not in (store.versions(task_backend.other_namespace) or {})
+
+
+def test_every_held_task_is_what_an_unlimited_list_gives_in_its_order(task_backend: Backend) -> None:
+    store, ns = task_backend.store, task_backend.namespace
+    label = new_id()[:8]
+    for _ in range(3):
+        store.create(ns, new_id(), spec(), {"batch": label})
+    store.create(ns, new_id(), spec(), {"batch": "other"})
+
+    def shown(tasks: list[TrainingTask]) -> list[tuple[str, object, object]]:
+        return [(t.metadata.name, version(t), task_view(t)) for t in tasks]
+
+    def held() -> list[TrainingTask]:
+        found = store.all_held(ns, f"batch={label}")
+        assert found is None or all(name == h.parse().metadata.name for name, h in found)
+        return [h.parse() for _, h in found] if found is not None else []
+
+    listed = store.list(ns, label_selector=f"batch={label}").items
+    wait_for(lambda: len(held()) == 3, timeout=10, what="every task held", interval=0.02)
+    assert shown(held()) == shown(listed)
+    with pytest.raises(InvalidInput):
+        store.all_held(ns, "a b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -16,8 +17,9 @@ from sovits_api.schemas import Message, TaskCreate, TaskPublic
 from sovits_api.services import Services
 from sovits_api.store import list_all
 from sovits_api.view import task_view
-from sovits_api.view_cache import MEDIA_TYPE, encoded
+from sovits_api.view_cache import MEDIA_TYPE, encoded, joined
 from sovits_core.errors import InvalidInput
+from sovits_core.model import TrainingTask
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], responses=documented(*COMMON))
 TASK_ERRORS = documented(404)
@@ -60,24 +62,34 @@ async def get_task(task_id: TaskIdDep, svc: ServicesDep, tenant: TenantDep) -> R
     description="Without `limit`, every task (the seed's call). With `limit`, one page; the "
     f"`{CONTINUE_HEADER}` response header (and a `Link: rel=next`) carries the next page's token.",
 )
-def list_tasks(
+async def list_tasks(
     svc: ServicesDep,
     tenant: TenantDep,
-    response: Response,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     continue_token: Annotated[str | None, Query(alias="continue", max_length=4096)] = None,
     label_selector: Annotated[str | None, Query(max_length=1024)] = None,
-) -> list[TaskPublic]:
+) -> Response:
+    namespace, headers = tenant.namespace, {}
     if limit is None and continue_token is None:
-        return [task_view(t) for t in list_all(svc.tasks, tenant.namespace, label_selector)]
-    page = svc.tasks.list(tenant.namespace, label_selector=label_selector, limit=limit, continue_token=continue_token)
-    if page.continue_token:
-        response.headers[CONTINUE_HEADER] = page.continue_token
-        query = {"continue": page.continue_token, **({"limit": limit} if limit else {})}
-        if label_selector:
-            query["label_selector"] = label_selector
-        response.headers["Link"] = f'</api/v1/tasks?{urlencode(query)}>; rel="next"'
-    return [task_view(t) for t in page.items]
+        # The seed's plain list: from the encoded answers where the store holds every task.
+        held = await asyncio.to_thread(svc.tasks.all_held, namespace, label_selector)
+        if held is not None:
+            return Response(joined(svc.views.answer(namespace, name, h) for name, h in held), media_type=MEDIA_TYPE)
+        tasks: Iterable[TrainingTask] = list_all(svc.tasks, namespace, label_selector)
+    else:
+        page = await asyncio.to_thread(
+            svc.tasks.list, namespace, label_selector=label_selector, limit=limit, continue_token=continue_token
+        )
+        if page.continue_token:
+            headers[CONTINUE_HEADER] = page.continue_token
+            query = {"continue": page.continue_token, **({"limit": limit} if limit else {})}
+            if label_selector:
+                query["label_selector"] = label_selector
+            headers["Link"] = f'</api/v1/tasks?{urlencode(query)}>; rel="next"'
+        tasks = page.items
+    # Views and their encoding in a thread: a page may hold 1,000 tasks.
+    body = await asyncio.to_thread(lambda: joined(encoded(task_view(t)) for t in tasks))
+    return Response(body, media_type=MEDIA_TYPE, headers=headers)
 
 
 @router.post("/task/{task_id}/cancel", response_model=Message, summary="Cancel a task", responses=TASK_ERRORS)

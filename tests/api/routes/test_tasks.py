@@ -92,6 +92,33 @@ def test_paged_list_hands_out_a_continue_token(api: Api) -> None:
     assert sorted(seen) == sorted(ids)
 
 
+def test_the_plain_list_shows_what_the_paged_walk_shows_in_the_same_order(api: Api) -> None:
+    label = f"walk-{uuid.uuid4().hex[:8]}"
+    body = {"task_name": "t", "config": {"exp_name": "s"}, "labels": {"walk": label}}
+    ids = [api.request("POST", "/api/v1/task/create", json=body).json()["task_id"] for _ in range(3)]
+    api.request("POST", f"/api/v1/task/{ids[1]}/cancel")
+    api.write_status(ids[2], phase="failed", errorMessage="ffmpeg: no audio stream")
+    selector = f"walk={label}"
+
+    walked: list[dict[str, object]] = []
+    params: dict[str, object] = {"limit": 2, "label_selector": selector}
+    while True:
+        response = api.request("GET", "/api/v1/tasks", params=params)
+        walked += response.json()
+        if not (token := response.headers.get("X-Continue-Token")):
+            break
+        params = {**params, "continue": token}
+    plain = api.request("GET", "/api/v1/tasks", params={"label_selector": selector})
+
+    assert plain.status_code == 200 and plain.headers["content-type"] == "application/json"
+    assert plain.json() == walked
+    assert sorted(t["task_id"] for t in walked) == sorted(ids)
+    shown = {t["task_id"]: (t["status"], t["error_message"]) for t in plain.json()}
+    assert shown[ids[1]] == ("cancelled", None)
+    assert shown[ids[2]] == ("failed", "ffmpeg: no audio stream")
+    assert api.request("GET", f"/api/v1/task/{ids[2]}").json() in plain.json()
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"label_selector": "a b"}, "label_selector"), ({"limit": 1, "continue": "garbage"}, "continue"),
