@@ -8,6 +8,15 @@ from typing import Any
 from sovits_core.model import TrainingTask
 
 CREATED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+# A test sentence's quality score as status.quality records it (camelCase).
+QUALITY: dict[str, Any] = {
+    "speakerSimilarity": 0.93,
+    "errorRate": 0.14,
+    "errorMetric": "wer",
+    "asrBackend": "pocketsphinx",
+    "secondsPerCharacter": 0.072,
+    "pace": "ok",
+}
 
 
 def task(

@@ -9,7 +9,7 @@ import pytest
 from sovits_api import bookkeeping
 from sovits_api.view import pending_request, task_view
 
-from .factories import CREATED, record, request, task
+from .factories import CREATED, QUALITY, record, request, task
 
 
 def test_new_task_reads_created_with_the_seed_fields() -> None:
@@ -112,17 +112,9 @@ def test_updated_at_is_the_newest_moment_the_object_shows() -> None:
 
 
 def test_the_view_shows_the_quality_score_the_status_records() -> None:
-    quality = {
-        "speakerSimilarity": 0.93,
-        "errorRate": 0.14,
-        "errorMetric": "wer",
-        "asrBackend": "pocketsphinx",
-        "secondsPerCharacter": 0.072,
-        "pace": "ok",
-    }
-    status = {"phase": "completed", "steps": [record("test_inference", "completed", "r1")], "quality": quality}
+    status = {"phase": "completed", "steps": [record("test_inference", "completed", "r1")], "quality": QUALITY}
 
     view = task_view(task(steps=[request("test_inference", "r1")], status=status))
 
-    assert view.quality is not None and view.model_dump(mode="json", by_alias=True)["quality"] == quality
+    assert view.quality is not None and view.model_dump(mode="json", by_alias=True)["quality"] == QUALITY
     assert task_view(task()).quality is None

@@ -9,16 +9,7 @@ from sovits_api.view import task_view
 from sovits_api.view_cache import ViewCache
 from sovits_core.model import TrainingTask
 
-from .factories import record, request, task
-
-QUALITY = {
-    "speakerSimilarity": 0.93,
-    "errorRate": 0.14,
-    "errorMetric": "wer",
-    "asrBackend": "pocketsphinx",
-    "secondsPerCharacter": 0.072,
-    "pace": "ok",
-}
+from .factories import QUALITY, record, request, task
 
 
 class Parses:

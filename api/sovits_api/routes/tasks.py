@@ -72,9 +72,8 @@ async def list_tasks(
     namespace, headers = tenant.namespace, {}
     if limit is None and continue_token is None:
         # The seed's plain list: from the encoded answers where the store holds every task.
-        held = await asyncio.to_thread(svc.tasks.all_held, namespace, label_selector)
-        if held is not None:
-            return Response(joined(svc.views.answer(namespace, name, h) for name, h in held), media_type=MEDIA_TYPE)
+        if (body := await asyncio.to_thread(plain_list_from_answers, svc, namespace, label_selector)) is not None:
+            return Response(body, media_type=MEDIA_TYPE)
         tasks: Iterable[TrainingTask] = list_all(svc.tasks, namespace, label_selector)
     else:
         page = await asyncio.to_thread(
@@ -90,6 +89,12 @@ async def list_tasks(
     # Views and their encoding in a thread: a page may hold 1,000 tasks.
     body = await asyncio.to_thread(lambda: joined(encoded(task_view(t)) for t in tasks))
     return Response(body, media_type=MEDIA_TYPE, headers=headers)
+
+
+def plain_list_from_answers(svc: Services, namespace: str, label_selector: str | None) -> bytes | None:
+    """Every task's encoded answer as one array (blocking), or None when the store cannot hold them all."""
+    held = svc.tasks.all_held(namespace, label_selector)
+    return None if held is None else joined(svc.views.answer(namespace, name, h) for name, h in held)
 
 
 @router.post("/task/{task_id}/cancel", response_model=Message, summary="Cancel a task", responses=TASK_ERRORS)
