@@ -5,7 +5,8 @@
 #     the NLTK data, this script and the Python version;
 #   - a virtual environment beside it gets torch/torchaudio from PyPI (CUDA builds that also run
 #     on the CPU), upstream's requirements less the ones listed in SKIP below, and NLTK data in
-#     the form the installed NLTK reads;
+#     the form the installed NLTK reads, and a seed of numba's cache with librosa's functions
+#     compiled (SOVITS_PATHS__NUMBA_CACHE=<dir>/numba-cache for `sovits local`);
 #   - our package is installed into that environment with the `steps` extra only, constrained to
 #     what upstream pinned, and `pip check` must be clean: it is the step image's environment.
 # Prints the prepared directory as its last line and links it as .venv/upstream, where the tests
@@ -108,6 +109,19 @@ if [[ ! -f $dest/.complete ]]; then
   fi
   touch "$dest/.complete"
   echo "upstream environment ready in $(($(date +%s) - start)) s" >&2
+fi
+
+# librosa's numba functions compiled once (sovits_steps/upstream/numba_cache.py): every upstream
+# process that imports librosa would otherwise spend ~25 s compiling them. Outside the stages
+# above, so an environment made before this existed gets it without being made again.
+if [[ ! -f $dest/numba-cache/.complete ]]; then
+  echo "upstream: numba cache ($(date +%T))" >&2
+  rm -rf "$dest/numba-cache"
+  # through the resolved path, which the tests use: numba files its cache under the source's path
+  real=$(cd "$dest" && pwd -P)
+  PYTHONPATH="$repo/step-images:$repo/core" "$real/venv/bin/python" -s -m sovits_steps.upstream.numba_cache \
+    "$real/numba-cache" >&2
+  touch "$dest/numba-cache/.complete"
 fi
 
 # Our package, steps only, held to what upstream installed (upstream pins pydantic <= 2.10.6).

@@ -47,6 +47,12 @@ class PathsSettings(BaseModel):
         "one, .venv/upstream/venv/bin/python), where torch and upstream's requirements are; default: its own.",
     )
     work_dir: Path = Field(default=Path("./sovits-data"), description="Local data directory.")
+    numba_cache: Path | None = Field(
+        default=None,
+        description="A folder of librosa's compiled numba functions (`python -m sovits_steps.upstream.numba_cache "
+        "DIR` makes one; the step image has /opt/numba-cache, hack/upstream.sh one beside its environment), copied "
+        "into each upstream run so its scripts do not compile them again; default: they compile in every run.",
+    )
 
 
 class GpuSettings(BaseModel):

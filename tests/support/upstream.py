@@ -2,7 +2,8 @@
 
 ``hack/setup.sh`` links it as ``.venv/upstream``: the pinned release's checkout (``GPT-SoVITS/``),
 its virtual environment with torch and upstream's requirements plus our package with the
-``steps`` extra (``venv/``), and the NLTK data its English front end reads (``nltk_data/``).
+``steps`` extra (``venv/``), the NLTK data its English front end reads (``nltk_data/``), and the
+seed of numba's cache with librosa's functions compiled (``numba-cache/``).
 A test that needs it and finds it missing fails with what to run; it never skips.
 """
 
@@ -34,6 +35,10 @@ class Upstream:
     @property
     def nltk_data(self) -> Path:
         return self.root / "nltk_data"
+
+    @property
+    def numba_cache(self) -> Path:
+        return self.root / "numba-cache"
 
 
 def prepared() -> Upstream:

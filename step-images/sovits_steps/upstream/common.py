@@ -18,7 +18,7 @@ from sovits_core.model import ModelVersion, TrainingTaskSpec
 from sovits_steps.context import StepContext
 from sovits_steps.staging import Stamp, stamp
 
-from . import environment, pretrained, runtree
+from . import environment, numba_cache, pretrained, runtree
 from . import versions as v
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,14 @@ class TaskFacts:
     devices: tuple[str, ...]
     is_half: bool
     checkout: Path
+    numba_seed: Path | None = None  # settings.paths.numba_cache
 
 
 def task_facts(ctx: StepContext, is_half: bool | None, *needed: str) -> TaskFacts:
     if ctx.spec is None:
         raise InvalidInput(f"{ctx.step} needs the task spec (expName, modelVersion)", field="spec")
     base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
+    numba_seed = ctx.settings.paths.numba_cache if ctx.settings is not None else None
     checkout = runtree.check_checkout(base_dir, *needed)
     devices = tuple(environment.device_ids(os.environ, ctx.spec.gpu.count))
     return TaskFacts(
@@ -49,6 +51,7 @@ def task_facts(ctx: StepContext, is_half: bool | None, *needed: str) -> TaskFact
         devices=devices,
         is_half=bool(devices) if is_half is None else is_half,
         checkout=checkout,
+        numba_seed=numba_seed,
     )
 
 
@@ -74,10 +77,13 @@ def fetch_models(ctx: StepContext, facts: TaskFacts, languages: Iterable[str]) -
 
 
 def base_env(tree: runtree.RunTree, facts: TaskFacts, models: dict[str, Path]) -> dict[str, str]:
+    """Upstream's environment for one run, its numba cache seeded (``numba_cache``)."""
     nltk = models.get(v.NLTK_DATA)
-    return environment.base(
+    env = environment.base(
         os.environ, tree, version=facts.version, is_half=facts.is_half, nltk_data=str(nltk) if nltk else None
     )
+    env["NUMBA_CACHE_DIR"] = str(numba_cache.folder(facts.numba_seed, tree.temp / "numba"))
+    return env
 
 
 def snapshot(root: Path) -> dict[Path, Stamp]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from sovits_core.errors import InvalidInput
 
+from . import numba_cache
 from . import versions as v
 from .runtree import RunTree
 
@@ -73,6 +74,8 @@ def base(
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         NUMBA_CACHE_DIR=f"{temp}/numba",
+        # what the seed of that cache was compiled for (numba_cache.py); a setting of the pod wins
+        NUMBA_CPU_NAME=inherited.get("NUMBA_CPU_NAME", numba_cache.CPU_NAME),
         MPLCONFIGDIR=f"{temp}/matplotlib",
         # Model paths under every name the scripts read; relative to the run root, as webui.
         bert_pretrained_dir=v.pretrained(v.BERT),

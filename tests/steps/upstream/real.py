@@ -198,6 +198,7 @@ class ImageTask:
             "SOVITS_STORAGE__BACKEND": "local",
             "SOVITS_STORAGE__LOCAL_ROOT": str(self.root),
             "SOVITS_PATHS__BASE_DIR": str(self.checkout),
+            "SOVITS_PATHS__NUMBA_CACHE": str(self.upstream.numba_cache),  # compiled once, as in the image
             # a tiny model trains in seconds: progress must be written often enough to be seen
             c.ENV_PROGRESS_INTERVAL: "0.5",
             c.ENV_TASK_ID: self.task_id,
