@@ -125,27 +125,47 @@ def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
     )
 
 
-def _bits(fingerprint: str) -> npt.NDArray[np.uint8]:
-    return np.unpackbits(np.frombuffer(bytes.fromhex(fingerprint), dtype=np.uint8))
+# Set bits of each byte value: the Hamming distance of two fingerprints without unpacking them.
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def mark_duplicates(clips: list[ClipAudio]) -> None:
     """A clip whose length is within 2% of another's and whose fingerprint agrees in 90% of its bits
     duplicates it; the first by name is the original. Sorted by length, each clip is compared only
-    with the few of nearly its length, and a copy already found is not compared again."""
+    with the few of nearly its length (all of them in one array operation), and a copy already
+    found is not compared again."""
     ordered = sorted(clips, key=lambda c: (c.duration_s, c.clip))
-    bits = [_bits(c.fingerprint) for c in ordered]
+    packed = [np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in ordered]
     for i, clip in enumerate(ordered):
-        for j in range(i + 1, len(ordered)):
-            other = ordered[j]
-            if other.duration_s > clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
-                break
-            if other.duplicate_of is not None or clip.duplicate_of is not None:
-                continue
-            n = min(len(bits[i]), len(bits[j]))
-            if n and np.count_nonzero(bits[i][:n] != bits[j][:n]) <= (1 - DUPLICATE_AGREEMENT) * n:
+        end = i + 1
+        while end < len(ordered) and ordered[end].duration_s <= clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
+            end += 1
+        if end == i + 1 or clip.duplicate_of is not None:
+            continue
+        differing = _differing_bits(packed[i], packed[i + 1 : end])
+        for other, (bits, n) in zip(ordered[i + 1 : end], differing, strict=True):
+            if other.duplicate_of is None and n and bits <= (1 - DUPLICATE_AGREEMENT) * n:
                 first, second = sorted((clip, other), key=lambda c: c.clip)
                 second.duplicate_of = first.clip
+                if second is clip:
+                    break  # a copy is not compared again
+
+
+def _differing_bits(one: npt.NDArray[np.uint8], others: list[npt.NDArray[np.uint8]]) -> list[tuple[int, int]]:
+    """Per other fingerprint: how many bits differ from ``one`` over their common length, and that
+    length in bits (whole bytes: a frame is BANDS = 40 bits). Those at least as long as ``one``
+    (sorted by length, nearly all) are compared in one operation."""
+    longer = [k for k, other in enumerate(others) if len(other) >= len(one)]
+    out = [(0, 0)] * len(others)
+    if longer and len(one):
+        counts = _POPCOUNT[np.stack([others[k][: len(one)] for k in longer]) ^ one].sum(axis=1, dtype=np.int64)
+        for k, count in zip(longer, counts.tolist(), strict=True):
+            out[k] = (count, 8 * len(one))
+    for k, other in enumerate(others):
+        if len(other) < len(one):
+            n = len(other)
+            out[k] = (int(_POPCOUNT[one[:n] ^ other].sum(dtype=np.int64)), 8 * n)
+    return out
 
 
 def mark_main_voice(clips: list[ClipAudio]) -> None:
@@ -174,7 +194,7 @@ def measure_all(
     """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared;
     a clip that cannot be read is left out with the reason (``folder`` names it in the log)."""
     measured = map_items(
-        lambda path: measure(path.name, read_pcm16(path, rate), rate),
+        lambda path: measure(path.name, read_pcm16(path, rate, mapped=True), rate),
         paths,
         name=lambda path: path.name,
         bad=UNREADABLE,
