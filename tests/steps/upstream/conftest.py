@@ -165,3 +165,12 @@ def pro_features(
         run = task.run(step)
         assert run.code == c.EXIT_OK, f"v2Pro {step}: {run.reason}\n{task.log(step)[-4000:]}"
     return task
+
+
+@pytest.fixture(scope="session")
+def interrupted_sovits(pro_features: real.ImageTask) -> real.Interrupted:
+    """The v2Pro pipeline's SoVITS training, two epochs, killed mid-run once its first checkpoint is
+    mirrored and run again: the resume test reads it, and the v2Pro pipeline goes on from it (one
+    training run fewer than a separate resume test; SoVITS runs are the suite's costliest)."""
+    task = pro_features.clone("t-v2pro", "v2Pro")
+    return task.interrupted_sovits({"epochs": real.RESUMED_SOVITS_EPOCHS, "save_every_epoch": 1})

@@ -72,6 +72,8 @@ TINY_S1_MODEL = {"embedding_dim": 128, "hidden_dim": 128, "head": 4, "linear_uni
 # Inference stops at hz * max_sec tokens: a random GPT that never emits its end token makes at
 # most this many seconds (54 upstream), and the training clips are all shorter.
 TINY_MAX_SEC = 8
+SOVITS_EPOCHS = 1
+RESUMED_SOVITS_EPOCHS = 2  # v2Pro's: killed in the second epoch, resumed from the first's checkpoint
 
 
 TEMP_DIRS: list[Path] = []  # the step runs' TMPDIRs, removed when the session ends
@@ -156,6 +158,17 @@ class Run:
     code: int
     reason: str
     progress: list[float] = field(default_factory=list)  # distinct values seen while it ran
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Interrupted:
+    """A training run SIGKILLed once its first checkpoint was mirrored, and run again."""
+
+    task: ImageTask
+    params: dict[str, Any]
+    exports_at_kill: list[str]  # what the killed run had exported
+    again: Run
 
 
 @dataclass
@@ -225,8 +238,27 @@ class ImageTask:
 
     def run(self, step: str, params: dict[str, Any] | None = None, shard: tuple[int, int] = (0, 1)) -> Run:
         run = self.start(step, params, shard).wait()
+        run.params = params or {}
         self.runs[step] = run
         return run
+
+    def interrupted_sovits(self, params: dict[str, Any]) -> Interrupted:
+        """train_sovits killed as a lost node kills it (SIGKILL to the runner and upstream's
+        trainer alike: no final upload) once a G_/D_ checkpoint pair is mirrored, then run again."""
+        checkpoints = f"experiments/{EXP}/logs_s2_{self.spec['modelVersion']}"
+
+        def mirrored() -> bool:
+            # Upstream saves G_ then D_, and resumes only from both: a kill between the two uploads
+            # would leave nothing to resume from.
+            names = self.names(checkpoints)
+            return any(n.startswith("G_") for n in names) and any(n.startswith("D_") for n in names)
+
+        first = self.start("train_sovits", params)
+        held = first.wait(until=mirrored)
+        assert held.code == -1, f"train_sovits ended before a checkpoint was mirrored: {held.reason}"
+        first.kill_tree()
+        exports = self.names(f"experiments/{EXP}/SoVITS_weights_{self.spec['modelVersion']}")
+        return Interrupted(self, params, exports, self.run("train_sovits", params))
 
     def clone(self, task_id: str, version: str, drop: tuple[str, ...] = ()) -> ImageTask:
         """A new task in the same store with this one's files (less ``drop``), for ``version``."""

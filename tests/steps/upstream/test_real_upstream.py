@@ -25,9 +25,11 @@ from tests.steps.upstream.real import (
     FEATURES,
     REFERENCE,
     SEMANTIC,
+    SOVITS_EPOCHS,
     TINY_MAX_SEC,
     VERSIONS,
     ImageTask,
+    Interrupted,
     new_task,
 )
 from tests.support.upstream import Upstream
@@ -35,7 +37,6 @@ from tests.support.upstream import Upstream
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1800)]
 
 TARGET = "hello there this is a test"  # one segment: upstream bounds each at max_sec
-SOVITS_EPOCHS = 1
 GPT_EPOCHS = 8  # a tiny GPT trains an epoch in about a second; progress is written every 5 s
 
 
@@ -66,17 +67,21 @@ def trained(
     pro_features: ImageTask,
 ) -> ImageTask:
     """Every model step for one version: v2 from the start, the Pro versions from the shared Pro
-    features (v2ProPlus runs its own semantic step)."""
+    features (v2ProPlus runs its own semantic step); v2Pro's SoVITS training is the one killed
+    and resumed (``interrupted_sovits``)."""
     version = request.param
     task_id = f"t-{version.lower()}"
+    training = TRAINING
     if version == "v2":
         task = new_task(upstream, tiny_checkout, model_store, clips, task_id, version)
         steps = FEATURES
     elif version == "v2Pro":
-        task, steps = pro_features.clone(task_id, version), []
+        interrupted: Interrupted = request.getfixturevalue("interrupted_sovits")
+        task, steps, training = interrupted.task, [], TRAINING[1:]
+        assert interrupted.again.code == c.EXIT_OK, interrupted.again.reason
     else:
         task, steps = pro_features.clone(task_id, version, drop=(SEMANTIC,)), FEATURES[-1:]
-    for step, params in [(name, {}) for name in steps] + TRAINING:
+    for step, params in [(name, {}) for name in steps] + training:
         run = task.run(step, params)
         assert run.code == c.EXIT_OK, f"{version} {step}: {run.reason}\n{task.log(step)[-4000:]}"
     return task
@@ -142,7 +147,8 @@ def test_the_exported_sovits_weights_load_in_upstreams_loader_as_the_tasks_versi
 ) -> None:
     version = trained.spec["modelVersion"]
     folder = f"SoVITS_weights_{version}"
-    exports = [n for n in trained.names(f"experiments/{EXP}/{folder}") if n.startswith(f"{EXP}_e{SOVITS_EPOCHS}_")]
+    epochs = trained.runs["train_sovits"].params["epochs"]
+    exports = [n for n in trained.names(f"experiments/{EXP}/{folder}") if n.startswith(f"{EXP}_e{epochs}_")]
     assert len(exports) == 1, trained.names(f"experiments/{EXP}/{folder}")
     path = trained.fetch(f"experiments/{EXP}/{folder}/{exports[0]}", tmp_path / exports[0])
     got = upstream_check(trained, LOAD_SOVITS, str(path))

@@ -10,39 +10,20 @@ from pathlib import Path
 import pytest
 
 from sovits_core import contract as c
-from tests.steps.upstream.real import CLIPS, EXP, ImageTask, clean_environ, new_task
+from tests.steps.upstream.real import CLIPS, EXP, Interrupted, clean_environ, new_task
 from tests.support.upstream import REPO, Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1200)]
 
 
-@pytest.fixture
-def featured(pro_features: ImageTask) -> ImageTask:
-    return pro_features.clone("t-resume", "v2Pro")
-
-
-def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(featured: ImageTask) -> None:
-    params = {"epochs": 2, "save_every_epoch": 1}
-    checkpoints = f"experiments/{EXP}/logs_s2_v2Pro"
-
-    def mirrored() -> bool:
-        # Upstream saves G_ then D_, and resumes only from both: a kill between the two uploads
-        # would leave nothing to resume from.
-        names = featured.names(checkpoints)
-        return any(n.startswith("G_") for n in names) and any(n.startswith("D_") for n in names)
-
-    first = featured.start("train_sovits", params)
-    held = first.wait(until=mirrored)
-    assert held.code == -1, f"train_sovits ended before a checkpoint was mirrored: {held.reason}"
-    first.kill_tree()  # SIGKILL to the runner and upstream's trainer alike: no final upload
-    assert not [n for n in featured.names(f"experiments/{EXP}/SoVITS_weights_v2Pro") if "_e2_" in n]
-
-    again = featured.run("train_sovits", params)
-    assert again.code == c.EXIT_OK, again.reason
-    started = re.findall(r"start training from epoch (\d+)", featured.log("train_sovits"))
+def test_sovits_training_killed_mid_run_resumes_from_the_mirrored_checkpoint(interrupted_sovits: Interrupted) -> None:
+    task, epochs = interrupted_sovits.task, interrupted_sovits.params["epochs"]
+    assert not [n for n in interrupted_sovits.exports_at_kill if f"_e{epochs}_" in n]  # killed before the end
+    assert interrupted_sovits.again.code == c.EXIT_OK, interrupted_sovits.again.reason
+    started = re.findall(r"start training from epoch (\d+)", task.log("train_sovits"))
     assert started and int(started[-1]) > 1, started  # upstream picked up the restored G_/D_ files
-    exports = featured.names(f"experiments/{EXP}/SoVITS_weights_v2Pro")
-    assert [n for n in exports if n.startswith(f"{EXP}_e2_")], exports
+    exports = task.names(f"experiments/{EXP}/SoVITS_weights_{task.spec['modelVersion']}")
+    assert [n for n in exports if n.startswith(f"{EXP}_e{epochs}_")], exports
 
 
 def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams_error(
@@ -51,8 +32,7 @@ def test_an_item_upstream_fails_on_while_exiting_0_fails_the_step_with_upstreams
     task = new_task(upstream, tiny_checkout, model_store, clips, "t-broken-clip", "v2Pro")
     broken = next(iter(CLIPS))
     task.store.put_bytes(f"denoised/{broken}", b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
-    assert task.run("extract_text_features").code == c.EXIT_OK
-    run = task.run("extract_audio_features")
+    run = task.run("extract_audio_features")  # reads the clips the .list names; not the text features
     assert run.code == c.EXIT_BAD_INPUT
     assert broken in run.reason
     assert "upstream's last error: " in run.reason and "Error" in run.reason.split("upstream's last error: ")[1]
