@@ -50,8 +50,8 @@ class PathsSettings(BaseModel):
     numba_cache: Path | None = Field(
         default=None,
         description="A folder of librosa's compiled numba functions (`python -m sovits_steps.upstream.numba_cache "
-        "DIR` makes one; the step image has /opt/numba-cache, hack/upstream.sh one beside its environment), copied "
-        "into each upstream run so its scripts do not compile them again; default: they compile in every run.",
+        "DIR` makes one; the step image has /opt/numba-cache, hack/upstream.sh one beside its environment): numba's "
+        "cache of each upstream run, or copied into the run where it is read-only; default: they compile in every run.",
     )
 
 

@@ -79,11 +79,14 @@ def fetch_models(ctx: StepContext, facts: TaskFacts, languages: Iterable[str]) -
 def base_env(tree: runtree.RunTree, facts: TaskFacts, models: dict[str, Path]) -> dict[str, str]:
     """Upstream's environment for one run, its numba cache seeded (``numba_cache``)."""
     nltk = models.get(v.NLTK_DATA)
-    env = environment.base(
-        os.environ, tree, version=facts.version, is_half=facts.is_half, nltk_data=str(nltk) if nltk else None
+    return environment.base(
+        os.environ,
+        tree,
+        version=facts.version,
+        is_half=facts.is_half,
+        nltk_data=str(nltk) if nltk else None,
+        numba_cache_dir=str(numba_cache.folder(facts.numba_seed, tree.temp / "numba")),
     )
-    env["NUMBA_CACHE_DIR"] = str(numba_cache.folder(facts.numba_seed, tree.temp / "numba"))
-    return env
 
 
 def snapshot(root: Path) -> dict[Path, Stamp]:

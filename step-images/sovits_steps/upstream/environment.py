@@ -49,9 +49,16 @@ def device_ids(inherited: Mapping[str, str], count: int) -> list[str]:
 
 
 def base(
-    inherited: Mapping[str, str], tree: RunTree, *, version: str, is_half: bool, nltk_data: str | None = None
+    inherited: Mapping[str, str],
+    tree: RunTree,
+    *,
+    version: str,
+    is_half: bool,
+    nltk_data: str | None = None,
+    numba_cache_dir: str | None = None,
 ) -> dict[str, str]:
-    """What every upstream script gets, whatever the step."""
+    """What every upstream script gets, whatever the step; numba's cache in the run's scratch
+    folder unless ``numba_cache_dir`` (``numba_cache.folder``) says where."""
     env = {
         k: val
         for k, val in inherited.items()
@@ -73,7 +80,7 @@ def base(
         # Everything comes from the model store: fail fast instead of waiting on a hub.
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
-        NUMBA_CACHE_DIR=f"{temp}/numba",
+        NUMBA_CACHE_DIR=numba_cache_dir or f"{temp}/numba",
         # what the seed of that cache was compiled for (numba_cache.py); a setting of the pod wins
         NUMBA_CPU_NAME=inherited.get("NUMBA_CPU_NAME", numba_cache.CPU_NAME),
         MPLCONFIGDIR=f"{temp}/matplotlib",

@@ -3,9 +3,9 @@
 Importing librosa compiles a dozen numba functions (``librosa.util.utils`` and
 ``librosa.core.audio`` decorate them with explicit signatures, so they compile at import). Each
 upstream script that touches librosa pays for it: about 23 s of CPU per process on a 2-core
-development machine, where a cached import takes 2 s. SoVITS training alone starts seven such
-processes (the trainer, its spawned child and five data-loader workers), and numba's cache,
-which upstream's runs would otherwise keep in their own scratch folder, dies with each run.
+development machine, where a cached import takes 2 s (the HuBERT features and the test sentence
+each paid it once per run), and numba's cache, which upstream's runs would otherwise keep in
+their own scratch folder, dies with each run.
 
 So the step image (and ``hack/upstream.sh`` for the tests and ``sovits local``) compiles them
 once into a seed folder: ``python -m sovits_steps.upstream.numba_cache /opt/numba-cache``. A run
@@ -16,18 +16,22 @@ imported by, so the seed must be built through the path the runs use (``hack/ups
 resolves its symlinks; a writable folder catches up with another spelling on its first run).
 The code is compiled for the ``generic`` CPU
 (``NUMBA_CPU_NAME``): numba keys its cache by the CPU it compiled for, and the image is built on
-one machine and runs on others. librosa's functions here are small helpers, not training's hot
-path, so the generic code costs nothing measurable. A seed that does not match (other sources,
-another numba) is not an error: numba compiles what it misses, as before.
+one machine and runs on others. librosa's numba functions are small helpers (peak picking,
+zero crossings, mono mixing), not training's loop; their speed as generic code was not
+measured. A seed that does not match (other sources, another numba) is not an error: numba
+compiles what it misses, as before; a seed folder that does not exist is logged.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import sys
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 CPU_NAME = "generic"
 # What upstream's scripts import that compiles at import time.
@@ -40,6 +44,8 @@ def folder(seed: Path | None, scratch: Path, *, writable: bool | None = None) ->
     in ``scratch`` (the step image's, on a read-only root: numba refuses a folder it cannot
     write); an empty ``scratch`` without a seed. ``writable`` overrides the access check."""
     if seed is None or not seed.is_dir():
+        if seed is not None:
+            log.warning("paths.numba_cache: %s is not a folder; librosa compiles in this run", seed)
         scratch.mkdir(parents=True, exist_ok=True)
         return scratch
     if writable if writable is not None else os.access(seed, os.W_OK):

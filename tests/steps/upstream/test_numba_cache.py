@@ -38,11 +38,15 @@ def test_a_read_only_seed_as_in_the_image_is_copied_into_the_runs_scratch_folder
     assert (scratch / "util_x" / "utils._localmax-1051.py311.nbi").read_bytes() == b"index"
 
 
-def test_without_a_seed_a_run_starts_with_an_empty_cache(tmp_path: Path) -> None:
+def test_without_a_seed_a_run_starts_with_an_empty_cache(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     for seed in (None, tmp_path / "no-such-seed"):
         scratch = tmp_path / f"numba-{seed is None}"
         assert numba_cache.folder(seed, scratch) == scratch
         assert scratch.is_dir() and not list(scratch.iterdir())
+    # a configured seed that is missing is said, naming the setting; no seed at all is the default
+    assert [r.getMessage() for r in caplog.records] == [
+        f"paths.numba_cache: {tmp_path / 'no-such-seed'} is not a folder; librosa compiles in this run"
+    ]
 
 
 def test_upstream_compiles_for_the_cpu_the_seed_was_compiled_for_unless_the_pod_says_otherwise(tmp_path: Path) -> None:
