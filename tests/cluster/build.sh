@@ -41,9 +41,14 @@ build() { # module-dir output ldflags packages...
   echo "built $* ($(date +%T))" >&2
 }
 
+# In a process group of its own (set -m), so that a failed kube build stops all of kwok's build
+# (go and its compilers) instead of leaving it writing into a removed $tmp.
+set -m
 build kwok "$tmp/kwok/" "-X sigs.k8s.io/kwok/pkg/consts.Version=${kwok#v} -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=${kube#v}" \
   sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl &
 kwok_build=$!
+set +m
+trap 'kill -- -$kwok_build 2>/dev/null; wait $kwok_build 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # One link's -X settings name packages of one program; the others' are ignored by its linker.
 cb=k8s.io/component-base/version
