@@ -56,6 +56,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     svc: Services = app.state.services
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
+    svc.tasks.start()
     if svc.secret_tokens is not None:
         await _refresh_tokens(svc)  # serve with the Secret's tokens from the first request
         background.append(asyncio.create_task(_token_refresher(svc, stop)))

@@ -61,8 +61,12 @@ class KubeTaskStore:
         self._ping_namespace = ping_namespace
         self._clock = clock
         self._cache = TaskCache(self._objects.list_namespaced_custom_object) if cache else None
+
+    def start(self) -> None:
+        """Watch the default namespace now, so its first reads find the cache filled (another
+        namespace's watch starts on its first read)."""
         if self._cache is not None:
-            self._cache.namespace(ping_namespace)  # the default namespace is watched from the start
+            self._cache.namespace(self._ping_namespace)
 
     def close(self) -> None:
         """Stop the cache's watches (they run in daemon threads; a process exit ends them too)."""

@@ -83,6 +83,11 @@ class TaskStore(Protocol):
         """Raise Retryable when the backend cannot serve requests."""
         ...
 
+    def start(self) -> None:
+        """Begin the store's background work, if it has any (the cluster store's watch of the
+        default namespace); the app's lifespan calls it, never a constructor."""
+        ...
+
 
 def list_all(store: TaskStore, namespace: str, label_selector: str | None = None) -> Iterator[TrainingTask]:
     """Every task, page by page (the seed's plain GET /tasks)."""

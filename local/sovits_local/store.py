@@ -214,6 +214,9 @@ class SqliteTaskStore:
         with self._read() as conn:
             conn.execute("SELECT 1").fetchone()
 
+    def start(self) -> None:
+        """Nothing runs in the background: every read is a query."""
+
     # Beyond the protocol: what the local runtime reads and writes.
 
     def list_all(self, namespace: str) -> Sequence[TrainingTask]:

@@ -3,6 +3,7 @@ read back at once, and other writers' changes arrive through the watch."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -111,3 +112,22 @@ def test_a_task_another_client_deletes_is_gone_from_the_cluster_store(
         return False
 
     wait_for(gone, timeout=10, what="deletion seen", interval=0.05)
+
+
+def watches_of(namespace: str) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == f"watch trainingtasks in {namespace}"]
+
+
+@pytest.mark.cluster
+def test_the_cluster_store_watches_nothing_until_the_app_starts_it(cluster: ClusterInfo, namespace: str) -> None:
+    store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
+    try:
+        assert watches_of(namespace) == []  # building it made no request and started no thread
+
+        store.start()
+
+        assert len(watches_of(namespace)) == 1
+        store.create(namespace, "w", TrainingTaskSpec.model_validate({"expName": "spk"}), {})
+        wait_for(lambda: store.held(namespace, "w"), timeout=10, what="the task on the started watch")
+    finally:
+        store.close()
