@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sovits_steps.upstream import archive
+
 REPO = Path(__file__).resolve().parents[2]
 HADOLINT = Path(sys.executable).parent / "hadolint"
 DOCKERFILES = ["Dockerfile.operator", "step-images/Dockerfile"]
@@ -71,12 +73,21 @@ def pinned(script: str, variable: str) -> str:
     return value
 
 
-def test_the_step_image_checks_upstreams_release_archive_against_the_pinned_checksum() -> None:
+def test_the_step_image_checks_upstreams_release_archive_by_the_pinned_copys_content() -> None:
     text = instructions("step-images/Dockerfile")
-    # The same archive and checksum hack/upstream.sh prepares the tests' upstream environment from.
     assert "ARG GPT_SOVITS_URL=https://github.com/RVC-Boss/GPT-SoVITS/archive/refs/tags/20250606v2pro.tar.gz" in text
-    assert f"ARG GPT_SOVITS_SHA256={pinned('upstream.sh', 'archive_sha')}" in text
-    assert 'echo "${GPT_SOVITS_SHA256}  /tmp/gpt-sovits.tar.gz" | sha256sum --check --strict' in text
+    # The commit and tree digest of the archive hack/upstream.sh prepares the tests' upstream from
+    # (its bytes pinned there by sha256), checked before anything is unpacked.
+    copy = REPO.parent / "shared" / "upstream" / "GPT-SoVITS-20250606v2pro.tar.gz"
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == pinned("upstream.sh", "archive_sha")
+    tree, commit = archive.tree_digest(copy)
+    assert f"ARG GPT_SOVITS_COMMIT={commit}" in text
+    assert f"ARG GPT_SOVITS_TREE_SHA256={tree}" in text
+    joined = " ".join(text.replace("\\\n", " ").split())  # continuation lines as one
+    assert (
+        'python -s /tmp/upstream_archive.py /tmp/gpt-sovits.tar.gz --commit "${GPT_SOVITS_COMMIT}" '
+        '--tree-sha256 "${GPT_SOVITS_TREE_SHA256}" --extract /opt/GPT-SoVITS' in joined
+    )
     assert "git clone" not in text
 
 
