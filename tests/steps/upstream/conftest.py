@@ -4,6 +4,7 @@ and the stand-in upstream checkout as ``paths.base_dir``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from sovits_local.store import SqliteTaskStore
 from sovits_steps.models_cli import upload
 from sovits_steps.upstream import versions as v
 from tests.steps.conftest import TASK_ID, LocalTask
+from tests.steps.upstream import real
+from tests.support import upstream as up
 from tests.support.audio import silence, speech, write_wav
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.local_process import LocalService
@@ -122,3 +125,52 @@ def serve_locally(
 
 def experiment(task: LocalTask) -> list[str]:
     return task.names(f"experiments/{EXP}")
+
+
+# Real upstream (marker ``upstream``): made once per session, shared by its modules.
+
+
+@pytest.fixture(scope="session")
+def upstream() -> up.Upstream:
+    return up.prepared()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkout(upstream: up.Upstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real.tiny_checkout(upstream, tmp_path_factory.mktemp("upstream") / "GPT-SoVITS")
+
+
+@pytest.fixture(scope="session")
+def model_store(upstream: up.Upstream, tiny_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One local store with the stand-in models; each test's task gets its own id in it."""
+    made = real.make_stand_ins(upstream, tiny_checkout, tmp_path_factory.mktemp("pretrained_models"), real.VERSIONS)
+    yield real.model_store(made, tmp_path_factory.mktemp("store"))
+    real.remove_temp_dirs()
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return real.make_clips(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="session")
+def pro_features(
+    upstream: up.Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]
+) -> real.ImageTask:
+    """A v2Pro task through the four feature steps, once: the v2Pro and v2ProPlus pipelines and the
+    resume test go on from copies of it (the text, HuBERT and speaker-vector features of the two Pro
+    versions are the same files; v2ProPlus extracts its own semantic tokens)."""
+    task = real.new_task(upstream, tiny_checkout, model_store, clips, "t-pro-features", "v2Pro")
+    for step in real.FEATURES:
+        run = task.run(step)
+        assert run.code == c.EXIT_OK, f"v2Pro {step}: {run.reason}\n{task.log(step)[-4000:]}"
+    return task
+
+
+@pytest.fixture(scope="session")
+def interrupted_sovits(pro_features: real.ImageTask) -> real.Interrupted:
+    """The v2Pro pipeline's SoVITS training, two epochs, killed mid-run once its first checkpoint is
+    mirrored and run again: the resume test reads it, and the v2Pro pipeline goes on from it (one
+    training run fewer than a separate resume test; SoVITS runs are the suite's costliest)."""
+    task = pro_features.clone("t-v2pro", "v2Pro")
+    return task.interrupted_sovits({"epochs": real.RESUMED_SOVITS_EPOCHS, "save_every_epoch": 1})

@@ -16,7 +16,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,85 +330,3 @@ def descendants(pid: int) -> list[int]:
             out += children
             todo += children
     return out
-
-
-# Every version's pipeline, as the session's tests read them.
-TARGET = "hello there this is a test"  # one segment: upstream bounds each at max_sec
-GPT_EPOCHS = 8  # a tiny GPT trains an epoch in about a second; progress is written every 5 s
-TRAINING: list[tuple[str, dict[str, Any]]] = [
-    ("train_sovits", {"epochs": SOVITS_EPOCHS, "save_every_epoch": 1}),
-    ("train_gpt", {"epochs": GPT_EPOCHS, "save_every_n_epoch": 1}),
-    (
-        "test_inference",
-        {
-            "target_text": TARGET,
-            "target_language": "en",
-            "ref_audio": REFERENCE[0],
-            "ref_text": REFERENCE[1],
-            "ref_language": "en",
-            "asr_backend": "pocketsphinx",  # installed with the steps extra; faster-whisper is not here
-        },
-    ),
-]
-
-
-def ran(task: ImageTask, steps: list[tuple[str, dict[str, Any]]]) -> ImageTask:
-    for step, params in steps:
-        run = task.run(step, params)
-        assert run.code == c.EXIT_OK, f"{task.spec['modelVersion']} {step}: {run.reason}\n{task.log(step)[-4000:]}"
-    return task
-
-
-@dataclass
-class Pipelines:
-    """Every version's model steps, run on two threads from the moment the session asks for them.
-
-    Each step is a process of its own that spends much of its life importing upstream, on one
-    core: two pipelines at a time keep both cores busy (a third measured no faster while memory
-    use reached 20 of the machine's 24 GB: a SoVITS trainer holds 3-4.5 GB and each of its five
-    data-loader workers 0.8 GB). Work is queued in the order it depends
-    on itself, so a job that waits for another's result waits for one already running:
-    v2 from the start; v2Pro's features (the Pro versions share them), then its SoVITS training
-    killed mid-run and resumed; v2ProPlus from the shared features with its own semantic tokens;
-    v2Pro's GPT and test sentence after its resumed run.
-    """
-
-    v2: Future[ImageTask]
-    pro_features: Future[ImageTask]
-    interrupted: Future[Interrupted]
-    v2pro: Future[ImageTask]
-    v2proplus: Future[ImageTask]
-
-    @classmethod
-    def start(cls, pool: Executor, upstream: Upstream, checkout: Path, store: Path,
-              clips: dict[str, Path]) -> Pipelines:  # fmt: skip
-        def v2() -> ImageTask:
-            task = new_task(upstream, checkout, store, clips, "t-v2", "v2")
-            return ran(task, [(step, {}) for step in FEATURES] + TRAINING)
-
-        def pro_features() -> ImageTask:
-            task = new_task(upstream, checkout, store, clips, "t-pro-features", "v2Pro")
-            return ran(task, [(step, {}) for step in FEATURES])
-
-        def interrupted() -> Interrupted:
-            task = features.result().clone("t-v2pro", "v2Pro")
-            return task.interrupted_sovits({"epochs": RESUMED_SOVITS_EPOCHS, "save_every_epoch": 1})
-
-        def v2pro() -> ImageTask:
-            resumed = killed.result()
-            assert resumed.again.code == c.EXIT_OK, resumed.again.reason
-            return ran(resumed.task, TRAINING[1:])
-
-        def v2proplus() -> ImageTask:
-            task = features.result().clone("t-v2proplus", "v2ProPlus", drop=(SEMANTIC,))
-            return ran(task, [(FEATURES[-1], {}), *TRAINING])
-
-        first = pool.submit(v2)
-        features = pool.submit(pro_features)
-        killed = pool.submit(interrupted)
-        plus = pool.submit(v2proplus)  # before v2Pro's rest, which waits for the resumed run
-        return cls(first, features, killed, pool.submit(v2pro), plus)
-
-    def trained(self, version: str) -> ImageTask:
-        found = {"v2": self.v2, "v2Pro": self.v2pro, "v2ProPlus": self.v2proplus}[version]
-        return found.result()

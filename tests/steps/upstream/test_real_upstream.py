@@ -18,24 +18,73 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sovits_core import contract as c
 from tests.steps.upstream.real import (
     CLIPS,
     EXP,
-    GPT_EPOCHS,
+    FEATURES,
+    REFERENCE,
+    SEMANTIC,
+    SOVITS_EPOCHS,
     TINY_MAX_SEC,
     VERSIONS,
     ImageTask,
-    Pipelines,
+    Interrupted,
+    new_task,
 )
+from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(1800)]
 
+TARGET = "hello there this is a test"  # one segment: upstream bounds each at max_sec
+GPT_EPOCHS = 8  # a tiny GPT trains an epoch in about a second; progress is written every 5 s
+
+
+TRAINING: list[tuple[str, dict[str, Any]]] = [
+    ("train_sovits", {"epochs": SOVITS_EPOCHS, "save_every_epoch": 1}),
+    ("train_gpt", {"epochs": GPT_EPOCHS, "save_every_n_epoch": 1}),
+    (
+        "test_inference",
+        {
+            "target_text": TARGET,
+            "target_language": "en",
+            "ref_audio": REFERENCE[0],
+            "ref_text": REFERENCE[1],
+            "ref_language": "en",
+            "asr_backend": "pocketsphinx",  # installed with the steps extra; faster-whisper is not here
+        },
+    ),
+]
+
 
 @pytest.fixture(scope="module", params=VERSIONS)
-def trained(request: pytest.FixtureRequest, pipelines: Pipelines) -> ImageTask:
-    """Every model step for one version (``real.Pipelines``: v2 from the start, the Pro versions
-    from shared features; v2Pro's SoVITS training is the one killed and resumed)."""
-    return pipelines.trained(request.param)
+def trained(
+    request: pytest.FixtureRequest,
+    upstream: Upstream,
+    tiny_checkout: Path,
+    model_store: Path,
+    clips: dict[str, Path],
+    pro_features: ImageTask,
+) -> ImageTask:
+    """Every model step for one version: v2 from the start, the Pro versions from the shared Pro
+    features (v2ProPlus runs its own semantic step); v2Pro's SoVITS training is the one killed
+    and resumed (``interrupted_sovits``)."""
+    version = request.param
+    task_id = f"t-{version.lower()}"
+    training = TRAINING
+    if version == "v2":
+        task = new_task(upstream, tiny_checkout, model_store, clips, task_id, version)
+        steps = FEATURES
+    elif version == "v2Pro":
+        interrupted: Interrupted = request.getfixturevalue("interrupted_sovits")
+        task, steps, training = interrupted.task, [], TRAINING[1:]
+        assert interrupted.again.code == c.EXIT_OK, interrupted.again.reason
+    else:
+        task, steps = pro_features.clone(task_id, version, drop=(SEMANTIC,)), FEATURES[-1:]
+    for step, params in [(name, {}) for name in steps] + training:
+        run = task.run(step, params)
+        assert run.code == c.EXIT_OK, f"{version} {step}: {run.reason}\n{task.log(step)[-4000:]}"
+    return task
 
 
 def upstream_check(task: ImageTask, code: str, *args: str) -> dict[str, Any]:
