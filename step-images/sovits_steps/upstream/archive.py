@@ -2,9 +2,11 @@
 
 The step image takes upstream GPT-SoVITS from a tag archive. A sha256 of the ``.tar.gz`` pins
 one file's bytes: the project's pinned copy (``../shared/upstream``, a ``git archive`` of the
-tag) and GitHub's tarball of the same tag are different files (another gzip, and the copy lacks
-two blobs), so a build from GitHub failed a byte checksum of the copy. What must not change is
-the content, so this module checks that:
+tag) and GitHub's tarball of the same tag are different files (the copy lacks two blobs GitHub's
+has), so a build from GitHub would fail a byte checksum of the copy. GitHub is out of reach from
+the project's build machines: no build from it has been run; the tests stand in for its tarball
+with the copy recompressed and the two blobs added. What must not change is the content, so
+this module checks that:
 
 - the commit ``git archive`` records in the tar's pax header is the pinned commit;
 - the tree digest, a sha256 over every regular file's path, executable bit and sha256 and every
@@ -19,8 +21,8 @@ an archive has them, out of the extracted tree too, so every build runs on the v
 ``cmudict.rep`` by the image build, and ``userdict.csv`` is the Japanese front end's optional
 user dictionary (upstream runs without it, as the tested copy always has).
 
-Standard library only: the image build runs it as a plain script before our package is
-installed (``python archive.py ARCHIVE --commit C --tree-sha256 D --extract DEST``).
+Standard library only (hence its own exception, not one of ``sovits_core.errors``): the image
+build runs it as a plain script before our package is installed (``python archive.py ARCHIVE --commit C --tree-sha256 D --extract DEST``).
 """
 
 from __future__ import annotations
