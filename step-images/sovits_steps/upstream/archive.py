@@ -22,7 +22,8 @@ an archive has them, out of the extracted tree too, so every build runs on the v
 user dictionary (upstream runs without it, as the tested copy always has).
 
 Standard library only (hence its own exception, not one of ``sovits_core.errors``): the image
-build runs it as a plain script before our package is installed (``python archive.py ARCHIVE --commit C --tree-sha256 D --extract DEST``).
+build runs it as a plain script before our package is installed
+(``python archive.py ARCHIVE --commit C --tree-sha256 D --extract DEST``).
 """
 
 from __future__ import annotations
