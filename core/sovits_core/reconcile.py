@@ -166,6 +166,25 @@ def reconcile(
     return _Pass(task, jobs, now, settings, progress or {}).run()
 
 
+FINISHED: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})
+
+
+def at_rest(task: TrainingTask, jobs: Sequence[ObservedJob]) -> bool:
+    """Whether a pass can change nothing: the task has finished, its status (conditions too) has
+    seen the current spec, nothing waits for a pod, and no Job of it is left to observe (a Job
+    whose outcome the status holds has TTL and label set and leaves the operator's store). At
+    start-up every task is resumed, and finished ones are the bulk: this spares them a pass."""
+    status, generation = task.status, task.metadata.generation
+    return (
+        status.phase in FINISHED
+        and not jobs
+        and status.observed_generation == generation
+        and _condition(status.conditions, READY) is not None
+        and not _is_true(_condition(status.conditions, UNSCHEDULABLE))
+        and all(c.observed_generation == generation for c in status.conditions)
+    )
+
+
 def params_digest(params: Mapping[str, Any]) -> str:
     """A request's params as written (key order aside): other params make another request."""
     text = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -272,7 +291,9 @@ class _Pass:
         self.task = task
         self.spec = task.spec
         self.old = task.status
-        self.status = task.status.model_copy(deep=True)
+        # A copy rebuilt from its dump: a quarter of the time of model_copy(deep=True), which
+        # walked every field with copy.deepcopy (most of a pass on a finished task).
+        self.status = TrainingTaskStatus.model_validate(task.status.model_dump())
         self.records = self.status.steps
         self.jobs = {job.name: job for job in jobs}
         self.now = now

@@ -34,6 +34,7 @@ from sovits_core.reconcile import (
     Outcome,
     RecordEvent,
     RequeueAfter,
+    at_rest,
     reconcile,
 )
 from sovits_core.settings import Settings
@@ -214,7 +215,7 @@ class Controller:
     ) -> None:
         started = time.perf_counter()
         try:
-            await self._passes(namespace, name, progress, listed)
+            ran = await self._passes(namespace, name, progress, listed)
         except SovitsError as exc:
             metrics.RECONCILES.labels("error").inc()
             metrics.ERRORS.labels(exc.code).inc()
@@ -224,7 +225,7 @@ class Controller:
             metrics.ERRORS.labels("internal").inc()
             raise
         else:
-            metrics.RECONCILES.labels("ok").inc()
+            metrics.RECONCILES.labels("ok" if ran else "skipped").inc()
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
@@ -268,21 +269,28 @@ class Controller:
 
     async def _passes(
         self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
-    ) -> None:
+    ) -> bool:
+        """Whether a pass ran: none for a task gone, invalid or at rest (a finished task, see
+        ``at_rest``, the bulk of those a restarted operator resumes)."""
         key = (namespace, name)
         raw = self.latest.get(key) or listed
         if raw is None:
             raw = await self.kube.get_task(namespace, name)
             if raw is not None and not raw["metadata"].get("deletionTimestamp"):
                 self.latest.answered(raw)
+        ran = False
         for _ in range(MAX_PASSES):
             if raw is None or raw["metadata"].get("deletionTimestamp"):
-                return
+                return ran
             task = self._parse(raw)
             if task is None:
-                return
+                return ran
             uid = task.metadata.uid or ""
             self._names[uid] = (namespace, name)
+            if at_rest(task, self.observed(uid)) and dataset_store.summary_due(task.status) is None:
+                self.phases.set(uid, task.status.phase)
+                return ran
+            ran = True
             await self._read_missing_pods(namespace, uid)
             outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
             if dataset_store.summary_due(outcome.status):
@@ -298,7 +306,8 @@ class Controller:
             await self._act(task, raw, outcome)
             self.phases.set(uid, outcome.status.phase)
             if old == new:
-                return
+                return ran
+        return ran
 
     def _parse(self, raw: dict[str, Any]) -> TrainingTask | None:
         try:

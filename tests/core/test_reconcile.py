@@ -18,6 +18,7 @@ from sovits_core.reconcile import (
     Outcome,
     RecordEvent,
     RequeueAfter,
+    at_rest,
     quality_of,
     reconcile,
 )
@@ -844,3 +845,63 @@ def test_only_test_inference_sets_the_score() -> None:
     task, _ = step_once(a_task("convert_audio"))
     task, _ = step_once(task, [ObservedJob(name="voice1-convert-audio-1", state="succeeded", result=RESULT)])
     assert task.status.quality is None
+
+
+# -- at rest: finished, with nothing left to observe ------------------------------------------
+
+
+def a_failed_task() -> TrainingTask:
+    task, _ = step_once(a_task("convert_audio"))
+    jobs: list[ObservedJob] = []
+    now = T0
+    for attempt in range(1, SETTINGS.max_attempts + 1):
+        jobs.append(failed(job_name("voice1", "convert_audio", attempt), "ffmpeg: no audio stream", at=now))
+        now += timedelta(minutes=5)
+        task, _ = step_once(task, jobs, now=now)
+    return task
+
+
+def a_cancelled_task() -> TrainingTask:
+    task, _ = step_once(a_task("convert_audio", "slice_audio"))
+    task, _ = step_once(with_spec(task, cancel=True), [running("voice1-convert-audio-1")])
+    return task
+
+
+def finished_tasks() -> list[TrainingTask]:
+    completed, _, _ = run_to_rest(a_task(pipeline="full"))
+    return [completed, a_failed_task(), a_cancelled_task()]
+
+
+def test_a_finished_task_with_no_job_left_to_observe_is_at_rest_and_a_pass_would_change_nothing() -> None:
+    for task in finished_tasks():
+        outcome = reconcile(task, [], T0 + timedelta(hours=1), SETTINGS)
+
+        assert at_rest(task, []), task.status.phase
+        assert outcome.actions == ()
+        assert outcome.status.wire() == task.status.wire()
+
+
+def test_a_pass_leaves_the_status_it_was_given_untouched() -> None:
+    task, _ = step_once(a_task("convert_audio"))
+    before = task.status.wire()
+
+    outcome = reconcile(task, [succeeded("voice1-convert-audio-1")], T0, SETTINGS)
+
+    assert outcome.status.phase == "completed" and outcome.status.steps[0].phase == "completed"
+    assert task.status.wire() == before
+
+
+def test_a_finished_task_is_not_at_rest_while_one_of_its_jobs_is_still_to_observe() -> None:
+    completed, _, order = run_to_rest(a_task("convert_audio"))
+
+    assert not at_rest(completed, [succeeded(order[0])])
+
+
+def test_a_finished_task_edited_since_its_last_pass_is_not_at_rest() -> None:
+    for task in finished_tasks():
+        assert not at_rest(with_spec(task), []), task.status.phase
+
+
+def test_an_unfinished_task_is_never_at_rest() -> None:
+    assert not at_rest(a_task("convert_audio"), [])
+    assert not at_rest(step_once(a_task("convert_audio"))[0], [])

@@ -187,6 +187,49 @@ def test_a_task_resumed_from_kopfs_listing_at_start_up_is_not_read_again() -> No
     assert kube.calls == ["patch task voice1 status", "create job voice1-convert-audio-1"]
 
 
+def skipped_passes() -> float:
+    return REGISTRY.get_sample_value("sovits_operator_reconciles_total", {"result": "skipped"}) or 0.0
+
+
+def test_a_finished_task_resumed_at_start_up_costs_no_pass_and_no_request_but_is_counted() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", name="done1"))
+    before, _ = a_controller(kube)
+    asyncio.run(before.reconcile("ns", "done1"))
+    asyncio.run(before.job_changed("ns", "done1", kube.finish_job("ns", "done1-convert-audio-1"), gone=False))
+    del kube.jobs[("ns", "done1-convert-audio-1")]  # recorded, then removed by its TTL
+    listed = copy.deepcopy(kube.tasks[("ns", "done1")])
+    assert listed["status"]["phase"] == "completed"
+    restarted, posted = a_controller(kube)
+    kube.calls.clear()
+    skipped = skipped_passes()
+
+    asyncio.run(restarted.reconcile("ns", "done1", listed=listed))
+
+    assert kube.calls == [] and posted == []
+    assert skipped_passes() == skipped + 1
+    assert restarted.phases._phase == {"uid-done1": "completed"}
+
+
+def test_a_finished_task_with_a_job_whose_outcome_is_not_recorded_gets_its_pass() -> None:
+    kube = FakeKube(LABELS)
+    kube.add_task(a_task_body("convert_audio", name="done2"))
+    before, _ = a_controller(kube)
+    asyncio.run(before.reconcile("ns", "done2"))
+    asyncio.run(before.job_changed("ns", "done2", kube.finish_job("ns", "done2-convert-audio-1"), gone=False))
+    kube.jobs[("ns", "done2-convert-audio-1")]["spec"]["ttlSecondsAfterFinished"] = None  # the TTL patch was lost
+    restarted, _ = a_controller(kube)
+    kube.calls.clear()
+
+    asyncio.run(restarted.reconcile("ns", "done2", listed=copy.deepcopy(kube.tasks[("ns", "done2")])))
+
+    # Its pod is read for the step's result (once), and the TTL is set again.
+    assert kube.calls == [
+        "list pods batch.kubernetes.io/job-name=done2-convert-audio-1",
+        "patch job done2-convert-audio-1",
+    ]
+
+
 # -- news from the operator's own Job and pod watches (watches.py) --------------------------
 
 
