@@ -119,7 +119,9 @@ RESOURCE_PATHS = {"jobs": "/apis/batch/v1", "pods": "/api/v1"}
 QUERY_NAMES = {"label_selector": "labelSelector", "field_selector": "fieldSelector", "limit": "limit",
                "_continue": "continue", "watch": "watch",
                "resource_version": "resourceVersion", "timeout_seconds": "timeoutSeconds",
-               "allow_watch_bookmarks": "allowWatchBookmarks"}  # fmt: skip
+               "allow_watch_bookmarks": "allowWatchBookmarks",
+               "propagation_policy": "propagationPolicy"}  # fmt: skip
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def resource_path(resource: str, namespace: str | None) -> str:
@@ -128,22 +130,50 @@ def resource_path(resource: str, namespace: str | None) -> str:
     return f"{root}/{resource}" if namespace is None else f"{root}/namespaces/{namespace}/{resource}"
 
 
-def raw_list(api_client: Any, path: str, *, _request_timeout: Any = None, **params: Any) -> Any:
-    """A list or watch request for ``path`` answered as the raw HTTP response (the client's
-    parameter names; ``_preload_content`` is implied). The generated API classes are not used:
-    an instance of ``CoreV1Api`` alone costs the process about 14 MB."""
+def task_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+
+
+def raw_request(
+    api_client: Any,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    content_type: str | None = None,
+    _request_timeout: Any = None,
+    **params: Any,
+) -> Any:
+    """One request for ``path`` answered as the raw HTTP response (the client's parameter names;
+    ``_preload_content`` is implied); an error status raises the client's ``ApiException``.
+    The generated API classes are not used: an instance of ``CoreV1Api`` alone costs the process
+    about 14 MB, importing ``BatchV1Api`` 7 MB, and each of their calls validates its body and
+    turns the answer into model objects that nothing here reads."""
     from kubernetes.client.exceptions import ApiException
 
     params.pop("_preload_content", None)
     query = [(QUERY_NAMES[k], str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
-    request = api_client.param_serialize(method="GET", resource_path=path, query_params=query,
-                                         header_params={"Accept": "application/json"},
-                                         auth_settings=["BearerToken"])  # fmt: skip
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type or "application/json"
+    request = api_client.param_serialize(method=method, resource_path=path, query_params=query, body=body,
+                                         header_params=headers, auth_settings=["BearerToken"])  # fmt: skip
     answer = api_client.call_api(*request, _request_timeout=_request_timeout)
     if not 200 <= answer.status <= 299:
         answer.read()
         raise ApiException.from_response(http_resp=answer, body=None, data=None)
     return answer.response
+
+
+def raw_list(api_client: Any, path: str, *, _request_timeout: Any = None, **params: Any) -> Any:
+    """A list or watch request for ``path``, answered as the raw HTTP response (see raw_request)."""
+    return raw_request(api_client, "GET", path, _request_timeout=_request_timeout, **params)
+
+
+def raw_json(api_client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    """``raw_request`` with its answer read as JSON (None when empty)."""
+    data = raw_request(api_client, method, path, **kwargs).data
+    return json.loads(data) if data else None
 
 
 class KubeCalls(Protocol):
@@ -162,11 +192,7 @@ class Kube:
     """The few API calls the operator makes beyond kopf's own watching."""
 
     def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
-
         self.api_client = api_client
-        self.custom = client.CustomObjectsApi(api_client)
-        self.batch = client.BatchV1Api(api_client)
 
     @classmethod
     def connect(cls) -> Kube:
@@ -186,41 +212,43 @@ class Kube:
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(call, fn, *args, what=what, **kwargs)
 
+    async def _json(self, what: str, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._call(what, raw_json, self.api_client, method, path, **kwargs)
+
     async def get_task(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = await self._call(
-                f"get trainingtask {namespace}/{name}",
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name,
-            )  # fmt: skip
+            found: dict[str, Any] = await self._json(
+                f"get trainingtask {namespace}/{name}", "GET", task_path(namespace, name)
+            )
         except NotFound:
             return None
         return found
 
     async def patch_task_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        patched: dict[str, Any] = await self._call(
-            f"patch trainingtask {namespace}/{name} status",
-            self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL, name, patch,
+        patched: dict[str, Any] = await self._json(
+            f"patch trainingtask {namespace}/{name} status", "PATCH", task_path(namespace, name) + "/status",
+            body=patch, content_type=MERGE_PATCH,
         )  # fmt: skip
         return patched
 
     async def create_job(self, namespace: str, body: dict[str, Any]) -> bool:
         """True if created, False if a Job of that name already exists (a repeated create)."""
         try:
-            await self._call(f"create job {namespace}/{body['metadata']['name']}",
-                             self.batch.create_namespaced_job, namespace, body)  # fmt: skip
+            await self._json(f"create job {namespace}/{body['metadata']['name']}", "POST",
+                             resource_path("jobs", namespace), body=body)  # fmt: skip
         except Conflict:
             return False
         return True
 
     async def delete_job(self, namespace: str, name: str) -> None:
         with contextlib.suppress(NotFound):
-            await self._call(f"delete job {namespace}/{name}", self.batch.delete_namespaced_job, name,
-                             namespace, propagation_policy="Background")  # fmt: skip
+            await self._json(f"delete job {namespace}/{name}", "DELETE", f"{resource_path('jobs', namespace)}/{name}",
+                             propagation_policy="Background")  # fmt: skip
 
     async def patch_job(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         with contextlib.suppress(NotFound):
-            await self._call(f"patch job {namespace}/{name}", self.batch.patch_namespaced_job, name, namespace,
-                             patch)  # fmt: skip
+            await self._json(f"patch job {namespace}/{name}", "PATCH", f"{resource_path('jobs', namespace)}/{name}",
+                             body=patch, content_type=MERGE_PATCH)  # fmt: skip
 
     async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """The pods matching ``label_selector`` as plain dicts (one page: a Job has a few)."""
@@ -237,9 +265,9 @@ class Kube:
         Role does not grant (it would let a leaked token wipe every Job in the namespace). Each
         delete takes its pods with it, as a cancel does.
         """
-        listed = await self._call(f"list jobs {namespace} {label_selector}", self.batch.list_namespaced_job,
-                                  namespace, label_selector=label_selector)  # fmt: skip
-        names = [job.metadata.name for job in listed.items]
+        listed = await self._json(f"list jobs {namespace} {label_selector}", "GET", resource_path("jobs", namespace),
+                                  label_selector=label_selector)  # fmt: skip
+        names = [str(job["metadata"]["name"]) for job in listed.get("items") or []]
         for name in names:
             await self.delete_job(namespace, name)
         return names

@@ -127,8 +127,8 @@ def test_every_worker_thread_has_a_pooled_connection_of_its_own(
     # Hundreds of tasks reconcile at once; Python's default (cpus + 4 threads) and the client's
     # default pool (cpus x 5) queued their calls for seconds in the scale benchmark.
     assert executor._max_workers == API_THREADS
-    assert kube.batch.api_client.configuration.connection_pool_maxsize == API_THREADS
-    assert kube.batch.api_client.configuration.host == "https://127.0.0.1:6443"
+    assert kube.api_client.configuration.connection_pool_maxsize == API_THREADS
+    assert kube.api_client.configuration.host == "https://127.0.0.1:6443"
     executor.shutdown()
 
 
