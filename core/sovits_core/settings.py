@@ -140,6 +140,9 @@ class OperatorSettings(BaseModel):
         default_factory=dict, description="Per step: cpu and memory over the catalog's (memory is also the limit)."
     )
     annotation_prefix: str = "sovits.io"
+    parallel_passes: int = Field(
+        default=32, ge=1, description="Reconcile passes at once; the others wait, their task bodies not yet parsed."
+    )
     kopf_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="Level of kopf's own logs; INFO adds a line per handler call."
     )

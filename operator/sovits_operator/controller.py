@@ -101,6 +101,9 @@ class Controller:
         self.phases = metrics.Phases()
         self._names: dict[str, tuple[str, str]] = {}  # task uid -> (namespace, name)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # A burst (a thousand tasks created at once, or resumed) would otherwise hold every task's
+        # parsed body, status copy and Job body at once while they queue for the API threads.
+        self._slots = asyncio.Semaphore(settings.operator.parallel_passes)
         self._waiting: set[tuple[str, str]] = set()
         self._requeues: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._inflight: set[asyncio.Task[None]] = set()
@@ -204,8 +207,8 @@ class Controller:
         self._waiting.add(key)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
-            async with lock:
-                self._waiting.discard(key)
+            async with lock, self._slots:
+                self._waiting.discard(key)  # triggers while waiting for a slot are taken in by this pass
                 await self._timed(namespace, name, progress, listed)
         finally:
             self._waiting.discard(key)

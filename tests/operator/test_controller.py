@@ -230,6 +230,37 @@ def test_a_finished_task_with_a_job_whose_outcome_is_not_recorded_gets_its_pass(
     ]
 
 
+class SlowKube(FakeKube):
+    """Status writes that take a while, and the most of them in flight at once."""
+
+    def __init__(self, labels: Labels) -> None:
+        super().__init__(labels)
+        self.in_flight = self.most_in_flight = 0
+
+    async def patch_task_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        return await super().patch_task_status(namespace, name, patch)
+
+
+def test_a_burst_of_tasks_runs_at_most_the_configured_passes_at_once_and_every_task_gets_its_pass() -> None:
+    kube = SlowKube(LABELS)
+    for i in range(12):
+        kube.add_task(a_task_body("convert_audio", name=f"burst{i}"))
+    ctl = Controller(Settings(operator={"parallel_passes": 3}), kube, lambda *_: None)
+    ctl.jobs_index, ctl.pods_index = kube.jobs_index, {}
+
+    async def burst() -> None:
+        await asyncio.gather(*(ctl.reconcile("ns", f"burst{i}") for i in range(12)))
+
+    asyncio.run(burst())
+
+    assert kube.most_in_flight == 3
+    assert all(kube.tasks[("ns", f"burst{i}")]["status"]["phase"] == "running" for i in range(12))
+
+
 # -- news from the operator's own Job and pod watches (watches.py) --------------------------
 
 
