@@ -10,7 +10,7 @@ from typing import Any
 from sovits_core.settings import Settings
 from sovits_operator.jobs import Labels
 from sovits_operator.observe import prune_job, prune_pod
-from sovits_operator.watches import Feed, Kept, Store, kept
+from sovits_operator.watches import Feed, Kept, StepWatches, Store, kept
 
 LABELS = Labels(Settings().operator.annotation_prefix)
 
@@ -150,3 +150,65 @@ def test_news_reaches_the_controller_in_the_context_the_watches_were_made_in_not
     asyncio.run(scenario())
 
     assert seen == ["the start-up handler"]
+
+
+# -- pods of Jobs whose outcome is recorded are history ------------------------------------------
+
+
+class NoStreams:
+    """Stands in for Kube: the streams are never started here, their feeds get the news by hand."""
+
+    def lister(self, resource: str, namespace: str | None) -> Any:
+        return lambda **_: None
+
+
+def a_pod_kept(name: str, job: str, phase: str) -> Kept:
+    pod = {"metadata": {"name": name, "namespace": "ns", "labels": {LABELS.task_uid: "uid-voice1", "job-name": job}},
+           "status": {"phase": phase}}  # fmt: skip
+    return kept(pod, LABELS.task_uid, prune_pod)
+
+
+def watched(*news: tuple[str, str, Kept]) -> StepWatches:
+    """StepWatches after both first lists (empty) and then ``news``: (resource, event type, object)."""
+
+    async def scenario() -> StepWatches:
+        watches = StepWatches(NoStreams(), LABELS, None, on_job=lambda *_: None, on_pod=lambda *_: None)  # type: ignore[arg-type]
+        for feeds in watches.feeds.values():
+            feeds[0].listed([])
+        for resource, kind, item in news:
+            watches.feeds[resource][0].changed(kind, item)
+        await asyncio.sleep(0)
+        return watches
+
+    return asyncio.run(scenario())
+
+
+JOB = "voice1-convert-audio-1"
+
+
+def test_a_succeeded_pod_is_kept_while_its_job_waits_to_be_recorded() -> None:
+    watches = watched(("jobs", "ADDED", a_job_kept(JOB)), ("pods", "MODIFIED", a_pod_kept("p1", JOB, "Succeeded")))
+
+    assert [p["name"] for p in watches.pods["uid-voice1"]] == ["p1"]
+
+
+def test_the_finished_pods_of_a_job_that_left_the_store_go_with_it_and_do_not_come_back() -> None:
+    watches = watched(
+        ("jobs", "ADDED", a_job_kept(JOB)),
+        ("pods", "MODIFIED", a_pod_kept("p1", JOB, "Failed")),
+        ("pods", "MODIFIED", a_pod_kept("p2", JOB, "Succeeded")),
+        ("jobs", "DELETED", a_job_kept(JOB, finished=True)),  # recorded: it left the stream's selector
+        ("pods", "MODIFIED", a_pod_kept("p2", JOB, "Succeeded")),  # the Job controller's last touch
+    )
+
+    assert "uid-voice1" not in watches.pods
+
+
+def test_a_pod_still_running_when_its_job_went_stays_until_it_is_gone() -> None:
+    watches = watched(
+        ("jobs", "ADDED", a_job_kept(JOB)),
+        ("pods", "MODIFIED", a_pod_kept("p1", JOB, "Running")),
+        ("jobs", "DELETED", a_job_kept(JOB)),  # a cancel deleted it; its pod terminates after
+    )
+
+    assert [p["name"] for p in watches.pods["uid-voice1"]] == ["p1"]
