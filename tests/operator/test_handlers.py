@@ -1,4 +1,5 @@
-"""kopf's settings: Events come from sovits-operator, and kopf's own chatter stays out of the log."""
+"""kopf's settings: Events come from sovits-operator, kopf's own chatter stays out of the log, and its
+diff base is the one kopf would build."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import contextvars
 import logging
 from typing import Any
 
+import kopf
 import pytest
 
 from sovits_core.settings import Settings
-from sovits_operator.handlers import Poster, kopf_settings, quiet_kopf
+from sovits_operator.handlers import Poster, TaskDiffBase, kopf_settings, quiet_kopf
 
 
 def test_events_name_the_operator_as_their_source_not_kopf() -> None:
@@ -64,3 +66,36 @@ def test_an_event_with_no_kopf_worker_yet_is_logged_not_raised(caplog: pytest.Lo
     contextvars.Context().run(Poster(), TASK, "Normal", "StepStarted", "convert_audio started")
 
     assert "Event StepStarted not posted" in caplog.text
+
+
+def a_task_as_the_api_server_sends_it() -> dict[str, Any]:
+    return {
+        "apiVersion": "sovits.io/v1alpha1",
+        "kind": "TrainingTask",
+        "metadata": {
+            "name": "voice1", "namespace": "ns", "uid": "u1", "generation": 3, "resourceVersion": "812",
+            "labels": {"team": "a"},
+            "annotations": {
+                "note": "keep me",
+                "sovits.io/last-handled-configuration": '{"spec":{"expName":"spk"}}\n',
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
+            "finalizers": ["sovits.io/cleanup"],
+            "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"expName": "spk", "pipeline": "full", "gpu": {"count": 1}, "steps": [{"name": "convert_audio"}]},
+        "status": {"phase": "completed", "steps": [{"name": "convert_audio", "phase": "completed"}]},
+    }  # fmt: skip
+
+
+def test_the_diff_base_is_kopfs_own_essence_of_the_task() -> None:
+    body = kopf.Body(a_task_as_the_api_server_sends_it())
+    ours = TaskDiffBase(prefix="sovits.io", key="last-handled-configuration")
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="sovits.io", key="last-handled-configuration")
+
+    essence = ours.build(body=body)
+
+    assert essence == kopfs.build(body=body)
+    assert essence == {"spec": a_task_as_the_api_server_sends_it()["spec"],
+                       "metadata": {"labels": {"team": "a"}, "annotations": {"note": "keep me"}}}  # fmt: skip
+    assert ours.build(body=body, extra_fields=["status.phase"]) == kopfs.build(body=body, extra_fields=["status.phase"])
