@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--files", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=None, help="measuring threads (default: one per core)")
+    parser.add_argument("--workers", type=int, default=None, help="measuring threads (default: measure_all's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="sovits-bench-"))
@@ -69,7 +69,8 @@ def main() -> None:
         slices = sorted((work / "sliced").iterdir())
 
         start, cpu = time.perf_counter(), cpu_seconds()
-        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, workers=args.workers).results]
+        threads = {} if args.workers is None else {"workers": args.workers}
+        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, **threads).results]
         lines = [Line(p.name, "bench", "EN", SENTENCES[i % len(SENTENCES)]) for i, p in enumerate(slices)]
         report = dataset.report(audio, lines)
         report_s, report_cpu_s = time.perf_counter() - start, cpu_seconds() - cpu

@@ -34,6 +34,9 @@ MAX_SNR_DB = 60.0
 DUPLICATE_AGREEMENT = 0.9  # share of equal fingerprint bits
 DUPLICATE_LENGTH_TOLERANCE = 0.02
 MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips closest to the first centroid
+# One: a clip is some fifty numpy and scipy calls on arrays too small for their GIL-free work to
+# dominate, so a second thread measured slower, not faster (README, "Dataset report").
+MEASURING_THREADS = 1
 
 
 @dataclass
@@ -189,10 +192,10 @@ def measure_all(
     *,
     folder: str = "clips",
     on_done: Callable[[int, int], None] | None = None,
-    workers: int | None = None,
+    workers: int | None = MEASURING_THREADS,
 ) -> Mapped[Path, ClipAudio]:
-    """Every clip measured (on threads: numpy leaves the GIL for its array work), then compared;
-    a clip that cannot be read is left out with the reason (``folder`` names it in the log)."""
+    """Every clip measured, then compared; a clip that cannot be read is left out with the
+    reason (``folder`` names it in the log). ``workers``: threads (None: one per core)."""
     measured = map_items(
         lambda path: measure(path.name, read_pcm16(path, rate, mapped=True), rate),
         paths,
