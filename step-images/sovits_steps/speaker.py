@@ -89,7 +89,7 @@ def mel_energies(samples: npt.NDArray[np.generic], rate: int) -> npt.NDArray[np.
     power = np.square(spectrum.real)
     power += np.square(spectrum.imag)
     # Each bin feeds at most two bands: a sparse product, on this thread (OpenBLAS's dense one
-    # spreads over threads that spin on a busy machine; the report already runs one per core).
+    # spreads over threads that spin on a busy machine, and the step's other work uses the cores).
     return np.asarray((bank @ power.T).T, dtype=np.float32)
 
 
