@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sovits_core.model import Phase, StepRequest, TrainingTask
+from sovits_core.model import FINISHED_PHASES, Phase, StepRequest, TrainingTask
 from sovits_core.reconcile import weighted_progress
 
 from . import bookkeeping
 from .convert import config_from_spec
 from .schemas import TaskPublic
 
-TERMINAL: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})
+TERMINAL = FINISHED_PHASES
 
 
 def pending_request(task: TrainingTask) -> StepRequest | None:

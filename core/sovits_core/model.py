@@ -33,6 +33,7 @@ Language = Literal["zh", "en", "ja", "ko", "yue"]
 # The seed's status words; a task's phase and each step's phase use the same vocabulary.
 Phase = Literal["created", "running", "completed", "failed", "cancelled"]
 StepPhase = Literal["pending", "running", "completed", "failed", "cancelled"]
+FINISHED_PHASES: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})  # a run that has ended
 
 EXP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 

@@ -42,6 +42,7 @@ from . import batching, contract
 from .catalog import CATALOG, STEP_ORDER, StepName, missing_prerequisites
 from .errors import InvalidInput, PrerequisiteMissing
 from .model import (
+    FINISHED_PHASES,
     Condition,
     Phase,
     QualityScore,
@@ -166,9 +167,6 @@ def reconcile(
     return _Pass(task, jobs, now, settings, progress or {}).run()
 
 
-FINISHED: frozenset[Phase] = frozenset({"completed", "failed", "cancelled"})
-
-
 def at_rest(task: TrainingTask, jobs: Sequence[ObservedJob]) -> bool:
     """Whether a pass can change nothing: the task has finished, its status (conditions too) has
     seen the current spec, nothing waits for a pod, and no Job of it is left to observe (a Job
@@ -176,7 +174,7 @@ def at_rest(task: TrainingTask, jobs: Sequence[ObservedJob]) -> bool:
     start-up every task is resumed, and finished ones are the bulk: this spares them a pass."""
     status, generation = task.status, task.metadata.generation
     return (
-        status.phase in FINISHED
+        status.phase in FINISHED_PHASES
         and not jobs
         and status.observed_generation == generation
         and _condition(status.conditions, READY) is not None

@@ -28,13 +28,14 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sovits_core.model import FINISHED_PHASES
+
 Key = tuple[str, str]  # namespace, name
 
 # What reconcile, the Job builder and Event posting read from the metadata. Not the
 # managedFields nor kopf's annotations, which would double the memory of every body.
 METADATA_KEPT = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "resourceVersion",
                  "deletionTimestamp")  # fmt: skip
-FINISHED = frozenset({"completed", "failed", "cancelled"})
 AWAIT_S = 30.0
 STREAMED_KEPT = 8  # the versions of one object the stream showed last
 
@@ -59,7 +60,7 @@ def pruned(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_finished(body: Mapping[str, Any]) -> bool:
-    return (body.get("status") or {}).get("phase") in FINISHED
+    return (body.get("status") or {}).get("phase") in FINISHED_PHASES
 
 
 @dataclass(frozen=True)
