@@ -344,7 +344,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def reconcile_figures(metrics_text: str) -> dict[str, float]:
-    """Reconcile passes and their mean duration, from the operator's own /metrics."""
+    """Reconcile passes (those skipped as at rest among them) and their mean duration, from the
+    operator's own /metrics."""
     wanted = ("reconciles_total", "reconcile_duration_seconds_sum", "reconcile_duration_seconds_count")
     values: dict[str, float] = collections.defaultdict(float)
     for line in metrics_text.splitlines():
@@ -352,15 +353,13 @@ def reconcile_figures(metrics_text: str) -> dict[str, float]:
         short = name.split("{")[0].removeprefix("sovits_operator_")
         if short in wanted:
             values[short] += float(value)
+            if short == "reconciles_total" and 'result="skipped"' in name:
+                values["skipped"] += float(value)
     count = values["reconcile_duration_seconds_count"]
     mean = values["reconcile_duration_seconds_sum"] / count if count else 0.0
-    skipped = sum(
-        float(line.partition(" ")[2]) for line in metrics_text.splitlines()
-        if line.startswith("sovits_operator_reconciles_total{") and 'result="skipped"' in line
-    )  # fmt: skip
     return {
         "reconciles": int(values["reconciles_total"]),
-        "reconciles_skipped": int(skipped),
+        "reconciles_skipped": int(values["skipped"]),
         "reconcile_mean_s": round(mean, 3),
     }
 

@@ -192,14 +192,20 @@ def test_a_failed_job_is_retried_after_backoff_as_a_new_attempt() -> None:
     assert record(retried, "convert_audio")["attempts"] == 2
 
 
-def test_after_the_last_attempt_the_task_fails_with_the_pods_termination_message() -> None:
-    task, _ = step_once(a_task("convert_audio"))
+def failed_every_attempt() -> tuple[TrainingTask, Outcome]:
+    """convert_audio's Job failing on every attempt, each retried after its backoff."""
+    task, outcome = step_once(a_task("convert_audio"))
     jobs: list[ObservedJob] = []
     now = T0
     for attempt in range(1, SETTINGS.max_attempts + 1):
         jobs.append(failed(job_name("voice1", "convert_audio", attempt), "ffmpeg: no audio stream", at=now))
         now += timedelta(minutes=5)
         task, outcome = step_once(task, jobs, now=now)
+    return task, outcome
+
+
+def test_after_the_last_attempt_the_task_fails_with_the_pods_termination_message() -> None:
+    task, outcome = failed_every_attempt()
 
     assert created_jobs(outcome) == []
     assert task.status.phase == "failed"
@@ -850,17 +856,6 @@ def test_only_test_inference_sets_the_score() -> None:
 # -- at rest: finished, with nothing left to observe ------------------------------------------
 
 
-def a_failed_task() -> TrainingTask:
-    task, _ = step_once(a_task("convert_audio"))
-    jobs: list[ObservedJob] = []
-    now = T0
-    for attempt in range(1, SETTINGS.max_attempts + 1):
-        jobs.append(failed(job_name("voice1", "convert_audio", attempt), "ffmpeg: no audio stream", at=now))
-        now += timedelta(minutes=5)
-        task, _ = step_once(task, jobs, now=now)
-    return task
-
-
 def a_cancelled_task() -> TrainingTask:
     task, _ = step_once(a_task("convert_audio", "slice_audio"))
     task, _ = step_once(with_spec(task, cancel=True), [running("voice1-convert-audio-1")])
@@ -869,7 +864,7 @@ def a_cancelled_task() -> TrainingTask:
 
 def finished_tasks() -> list[TrainingTask]:
     completed, _, _ = run_to_rest(a_task(pipeline="full"))
-    return [completed, a_failed_task(), a_cancelled_task()]
+    return [completed, failed_every_attempt()[0], a_cancelled_task()]
 
 
 def test_a_finished_task_with_no_job_left_to_observe_is_at_rest_and_a_pass_would_change_nothing() -> None:

@@ -191,12 +191,18 @@ def skipped_passes() -> float:
     return REGISTRY.get_sample_value("sovits_operator_reconciles_total", {"result": "skipped"}) or 0.0
 
 
-def test_a_finished_task_resumed_at_start_up_costs_no_pass_and_no_request_but_is_counted() -> None:
+def a_completed_task(name: str) -> FakeKube:
+    """A one-step task run to completion by an earlier operator, its Job's outcome recorded."""
     kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio", name="done1"))
+    kube.add_task(a_task_body("convert_audio", name=name))
     before, _ = a_controller(kube)
-    asyncio.run(before.reconcile("ns", "done1"))
-    asyncio.run(before.job_changed("ns", "done1", kube.finish_job("ns", "done1-convert-audio-1"), gone=False))
+    asyncio.run(before.reconcile("ns", name))
+    asyncio.run(before.job_changed("ns", name, kube.finish_job("ns", f"{name}-convert-audio-1"), gone=False))
+    return kube
+
+
+def test_a_finished_task_resumed_at_start_up_costs_no_pass_and_no_request_but_is_counted() -> None:
+    kube = a_completed_task("done1")
     del kube.jobs[("ns", "done1-convert-audio-1")]  # recorded, then removed by its TTL
     listed = copy.deepcopy(kube.tasks[("ns", "done1")])
     assert listed["status"]["phase"] == "completed"
@@ -212,11 +218,7 @@ def test_a_finished_task_resumed_at_start_up_costs_no_pass_and_no_request_but_is
 
 
 def test_a_finished_task_with_a_job_whose_outcome_is_not_recorded_gets_its_pass() -> None:
-    kube = FakeKube(LABELS)
-    kube.add_task(a_task_body("convert_audio", name="done2"))
-    before, _ = a_controller(kube)
-    asyncio.run(before.reconcile("ns", "done2"))
-    asyncio.run(before.job_changed("ns", "done2", kube.finish_job("ns", "done2-convert-audio-1"), gone=False))
+    kube = a_completed_task("done2")
     kube.jobs[("ns", "done2-convert-audio-1")]["spec"]["ttlSecondsAfterFinished"] = None  # the TTL patch was lost
     restarted, _ = a_controller(kube)
     kube.calls.clear()
