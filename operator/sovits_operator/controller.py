@@ -218,7 +218,7 @@ class Controller:
     ) -> None:
         started = time.perf_counter()
         try:
-            ran = await self._passes(namespace, name, progress, listed)
+            rested = await self._passes(namespace, name, progress, listed)
         except SovitsError as exc:
             metrics.RECONCILES.labels("error").inc()
             metrics.ERRORS.labels(exc.code).inc()
@@ -228,7 +228,7 @@ class Controller:
             metrics.ERRORS.labels("internal").inc()
             raise
         else:
-            metrics.RECONCILES.labels("ok" if ran else "skipped").inc()
+            metrics.RECONCILES.labels("skipped" if rested else "ok").inc()
         finally:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
 
@@ -273,27 +273,25 @@ class Controller:
     async def _passes(
         self, namespace: str, name: str, progress: Mapping[str, float] | None, listed: dict[str, Any] | None
     ) -> bool:
-        """Whether a pass ran: none for a task gone, invalid or at rest (a finished task, see
-        ``at_rest``, the bulk of those a restarted operator resumes)."""
+        """Whether the task was at rest (``at_rest``: a finished task, the bulk of those a restarted
+        operator resumes), so no pass ran."""
         key = (namespace, name)
         raw = self.latest.get(key) or listed
         if raw is None:
             raw = await self.kube.get_task(namespace, name)
             if raw is not None and not raw["metadata"].get("deletionTimestamp"):
                 self.latest.answered(raw)
-        ran = False
-        for _ in range(MAX_PASSES):
+        for passes in range(MAX_PASSES):
             if raw is None or raw["metadata"].get("deletionTimestamp"):
-                return ran
+                return False
             task = self._parse(raw)
             if task is None:
-                return ran
+                return False
             uid = task.metadata.uid or ""
             self._names[uid] = (namespace, name)
             if at_rest(task, self.observed(uid)) and dataset_store.summary_due(task.status) is None:
                 self.phases.set(uid, task.status.phase)
-                return ran
-            ran = True
+                return passes == 0
             await self._read_missing_pods(namespace, uid)
             outcome = reconcile(task, self.observed(uid), now(), self.settings.operator, progress)
             if dataset_store.summary_due(outcome.status):
@@ -309,8 +307,8 @@ class Controller:
             await self._act(task, raw, outcome)
             self.phases.set(uid, outcome.status.phase)
             if old == new:
-                return ran
-        return ran
+                return False
+        return False
 
     def _parse(self, raw: dict[str, Any]) -> TrainingTask | None:
         try:

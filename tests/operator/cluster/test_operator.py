@@ -243,6 +243,14 @@ def test_a_restarted_operator_keeps_retained_finished_jobs_as_they_are_and_recon
     assert names == [f"{done}-convert-audio-1", f"{done}-slice-audio-1"]
     assert status(cluster, namespace, done) == before
     assert events_of(cluster, namespace, done).count("StepStarted") == 2
+    # The finished task (and those of earlier tests) got no pass at all, not merely one that changed nothing.
+    assert skipped_passes(operator) >= 1
+
+
+def skipped_passes(operator: OperatorProcess) -> float:
+    """Passes the running operator skipped as at rest, from its own /metrics."""
+    found = re.search(r'^sovits_operator_reconciles_total\{result="skipped"\} (\S+)$', operator.metrics(), re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_gpu_request_no_node_can_satisfy_is_reported_as_unschedulable(
