@@ -92,6 +92,10 @@ class NamespaceTasks:
         with self._lock:
             self._bodies = {key_of(item)[1]: _slim(item) for item in items}
             self._versions.clear()
+            # The list shows these versions as the stream would: an answer of ours that arrives
+            # after it with one of them is no newer, and must not hold later events back.
+            for name, body in self._bodies.items():
+                self._versions.streamed(name, body)
         self.synced.set()
 
     # -- the Sink of its watch.ListWatch (called from the stream's thread)

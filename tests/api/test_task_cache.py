@@ -53,6 +53,18 @@ def test_the_operators_status_arriving_before_our_own_answer_is_not_held_back() 
     assert phase(tasks) == "running"
 
 
+def test_our_answer_the_list_already_showed_does_not_hold_back_the_operators_status() -> None:
+    # The watch listed after our create was written but before its answer was kept: the answer
+    # is no newer than the list, so the operator's next status is news at once (CI saw it held
+    # back for the answer's 30 s wait).
+    tasks = NamespaceTasks("ns")
+    tasks.relisted([a_body("q7", "created")])
+    tasks.answered(a_body("q7", "created"))
+    tasks.streamed("MODIFIED", a_body("r4", "running"))
+
+    assert phase(tasks) == "running"
+
+
 def test_until_the_list_is_in_the_cache_says_nothing() -> None:
     tasks = NamespaceTasks("ns")
     tasks.answered(a_body("q7", "created"))
