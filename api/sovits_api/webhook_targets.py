@@ -38,8 +38,21 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def unparsable(url: str) -> str | None:
+    """Why ``url`` is not an address to POST to (an unclosed IPv6 bracket, a port out of range,
+    no host), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed on access, and raises when out of range
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    return None if parts.hostname else "not a valid URL: it names no host"
+
+
 def refusal(url: str, allowed: Sequence[IPNetwork], resolver: Resolve = resolve) -> str | None:
     """Why ``url`` may not receive webhooks, or None when it may (or its name does not resolve yet)."""
+    if why := unparsable(url):
+        return why
     host = urlsplit(url).hostname or ""
     try:
         addresses = [ipaddress.ip_address(host)]

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from sovits_api.webhook_targets import refusal
+from sovits_api.webhook_targets import EVERYWHERE, refusal
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,9 @@ def test_a_public_address_is_allowed_and_a_name_is_judged_by_what_it_resolves_to
     assert refusal("https://93.184.215.14/hook", []) is None
     assert refusal("https://hooks.example/x", [], resolver=lambda host: ["192.168.0.5"]) is not None
     assert refusal("https://hooks.example/x", [], resolver=lambda host: ["93.184.215.14"]) is None
+
+
+@pytest.mark.parametrize("url", ["http://[::1/hook", "https://example.com:99999/", "http:///hook"])
+def test_a_url_that_does_not_parse_or_names_no_host_is_refused_with_the_reason(url: str) -> None:
+    # A TrainingTask made with kubectl reaches delivery without the REST API's checks.
+    assert (refusal(url, list(EVERYWHERE)) or "").startswith("not a valid URL")
