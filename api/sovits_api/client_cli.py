@@ -122,6 +122,8 @@ def dataset_table(report: dict[str, Any]) -> str:
         f"{s['flagged_clips']} of {s['clips']} clips flagged",
         *(f"{a['flag']} ({s['flag_counts'][a['flag']]}): {a['text']}" for a in s["advice"]),
         f"excluded ({s['excluded_by']}: {', '.join(s['exclude_flags']) or 'none'}): {len(s['excluded'])} clips",
+        # A server from before the choice existed always used the cepstral embedding.
+        f"speaker similarity: {s.get('speaker_model', 'cepstral')} embedding",
     ]
     return "\n".join(lines) + "\n"
 

@@ -203,6 +203,10 @@ class DatasetSummary(BaseModel):
         description="extract_text_features (what it recorded) or default (what its default would leave out)."
     )
     dropped: list[str]
+    speaker_model: str = Field(
+        description="The embedding behind speaker_similarity and other_speaker: eres2netv2 (upstream's v2Pro "
+        "speaker-verification model, when the model store holds it) or cepstral (the lightweight fallback)."
+    )
 
 
 class DatasetReport(BaseModel):

@@ -41,7 +41,12 @@ CLIPPING_RATIO = 0.01
 NOISY_SNR_DB = 15.0
 QUIET_RMS_DBFS = -40.0
 EDGE_SILENCE_S = 1.0
-OTHER_SPEAKER_SIMILARITY = 0.85
+# The similarity to the main voice under which a clip is another speaker's, by the embedding
+# asr_transcribe measured with (``speaker_model`` of each clip; docs/dataset-report.md):
+# the lightweight cepstral statistics, or upstream's v2Pro speaker-verification model when the
+# model store holds it (0.25: the verification threshold 3D-Speaker publishes for ERes2Net).
+CEPSTRAL, ERES2NETV2 = "cepstral", "eres2netv2"
+OTHER_SPEAKER_SIMILARITY: dict[str, float] = {CEPSTRAL: 0.85, ERES2NETV2: 0.25}
 # Characters (letters and digits) per second of speech: scripts that write a syllable per
 # character run slower than alphabetic ones.
 SYLLABIC = {"ZH", "JA", "YUE", "KO"}
@@ -102,14 +107,22 @@ def clip_flags(audio: Mapping[str, Any], line: Line | None) -> list[dict[str, st
         if not low <= rate <= high:
             flag("text_rate", f"{rate:.1f} characters per second of speech is outside {low:g}-{high:g}")
     # Under a second of sound the embedding is too noisy to accuse anyone (too_short says enough).
-    if audio["speaker_similarity"] < OTHER_SPEAKER_SIMILARITY and duration >= MIN_SECONDS:
+    model = speaker_model(audio)
+    floor = OTHER_SPEAKER_SIMILARITY[model]
+    if audio["speaker_similarity"] < floor and duration >= MIN_SECONDS:
         flag(
             "other_speaker",
-            f"similarity {audio['speaker_similarity']:.2f} to the main voice is under {OTHER_SPEAKER_SIMILARITY:g}",
+            f"similarity {audio['speaker_similarity']:.2f} to the main voice is under {floor:g} ({model} embedding)",
         )
     if audio.get("duplicate_of"):
         flag("duplicate", f"the same audio as {audio['duplicate_of']}")
     return flags
+
+
+def speaker_model(audio: Mapping[str, Any]) -> str:
+    """The embedding a clip's speaker similarity was measured with (measurements from before
+    the choice existed are cepstral)."""
+    return str(audio.get("speaker_model") or CEPSTRAL)
 
 
 def chars_per_s(audio: Mapping[str, Any], text: str) -> float:
@@ -200,6 +213,7 @@ def report(
             "exclude_flags": exclude_flags,
             "excluded_by": "extract_text_features" if excluded else "default",
             "dropped": sorted(gone),
+            "speaker_model": speaker_model(audio[0]) if audio else CEPSTRAL,
         },
         "clips": clips,
     }

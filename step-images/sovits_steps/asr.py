@@ -8,7 +8,9 @@ faster-whisper otherwise, as upstream does. Clips a backend hears nothing in are
 of the list, as upstream does; if none remain the step fails as bad input.
 
 At its end the step measures every clip (``measure``) into ``reports/dataset-audio.json``,
-so the dataset report exists as soon as the transcript does, before any GPU step.
+so the dataset report exists as soon as the transcript does, before any GPU step. Speaker
+similarity comes from upstream's v2Pro speaker-verification model when the model store and the
+checkout have it (``upstream/speaker_model.py``), else from the cepstral embedding.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sovits_core import contract
+from sovits_core import contract, dataset
 from sovits_core.errors import InvalidInput
 from sovits_core.params import AsrTranscribeParams
 from sovits_core.transcripts import LANGUAGES, Line, format_list, parse_list
@@ -30,6 +32,7 @@ from . import models
 from .audio import SLICE_RATE, read_pcm16
 from .context import StepContext, StepResult
 from .measure import measure_all
+from .upstream import speaker_model
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +193,9 @@ def run(ctx: StepContext) -> StepResult:
     out.write_text(format_list(lines, CLIPS), encoding="utf-8")
     ctx.progress.update(1.0, "measuring the clips for the dataset report")
     measured = ctx.folder(REPORTS) / AUDIO_NAME
-    clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS)
+    embedded, why = speaker_model.embeddings(ctx, clips)
+    log.info("speaker similarity by %s: %s", embedded.model if embedded else dataset.CEPSTRAL, why)
+    clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS, embeddings=embedded)
     if clip_audio.dropped:
         # The transcript names these clips already; the feature steps would fail on them later.
         raise InvalidInput(

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sovits_core import dataset
+
 from . import speaker
 from .audio import PCM16_SCALE, UNREADABLE, read_pcm16
 from .parallel import Mapped, map_items
@@ -39,6 +41,14 @@ MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips clo
 MEASURING_THREADS = 1
 
 
+@dataclass(frozen=True)
+class SpeakerEmbeddings:
+    """Each clip's embedding by another model than ``speaker.py`` (upstream/speaker_model.py)."""
+
+    model: str  # a key of sovits_core.dataset.OTHER_SPEAKER_SIMILARITY
+    by_clip: dict[str, list[float]]
+
+
 @dataclass
 class ClipAudio:
     clip: str
@@ -53,6 +63,7 @@ class ClipAudio:
     fingerprint: str  # hex of the sign bits of mel-band energy changes over time
     speaker_similarity: float = 1.0
     duplicate_of: str | None = None
+    speaker_model: str = dataset.CEPSTRAL  # what ``embedding`` is (sovits_core.dataset's thresholds)
 
     def wire(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: asdict copies every list
@@ -193,9 +204,12 @@ def measure_all(
     folder: str = "clips",
     on_done: Callable[[int, int], None] | None = None,
     workers: int | None = MEASURING_THREADS,
+    embeddings: SpeakerEmbeddings | None = None,
 ) -> Mapped[Path, ClipAudio]:
     """Every clip measured, then compared; a clip that cannot be read is left out with the
-    reason (``folder`` names it in the log). ``workers``: threads (None: one per core)."""
+    reason (``folder`` names it in the log). ``workers``: threads (None: one per core).
+    ``embeddings``: another model's speaker embedding of each clip, compared instead of the
+    cepstral one (a clip it has none for counts as unvoiced)."""
     measured = map_items(
         lambda path: measure(path.name, read_pcm16(path, rate, mapped=True), rate),
         paths,
@@ -205,6 +219,11 @@ def measure_all(
         workers=workers,
         on_done=on_done,
     )
+    if embeddings is not None:
+        silent = [0.0] * len(next(iter(embeddings.by_clip.values()), []))
+        for clip in measured.results:
+            clip.embedding = embeddings.by_clip.get(clip.clip, silent)
+            clip.speaker_model = embeddings.model
     mark_duplicates(measured.results)
     mark_main_voice(measured.results)
     return measured

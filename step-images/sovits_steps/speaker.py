@@ -19,10 +19,9 @@ of channel (noise, clipping, a telephone band) moves a clip as much as a change 
 does; and clips under about half a second of speech give noisy statistics. Absolute values
 are not comparable with other embeddings; compare a clip with the same data set's clips.
 
-Upstream's v2Pro speaker-verification model (ERes2NetV2) is not used here: this module is
-the only embedding, in the cluster and in ``sovits local`` alike, so reports do not change
-with what happens to be in the model store. Using that model would be a later change
-behind the same two functions.
+The dataset report uses upstream's v2Pro speaker-verification model instead when the model
+store and the upstream checkout have it (``upstream/speaker_model.py``); this module is the
+fallback there, and the quality score's embedding everywhere.
 """
 
 from __future__ import annotations

@@ -133,6 +133,8 @@ def test_the_dataset_report_exists_once_asr_transcribe_completes_and_prints_as_a
     assert [row.split()[0] for row in table[1 : 1 + len(report["clips"])]] == [c["clip"] for c in report["clips"]]
     assert all(c["source"] == "session.wav" for c in report["clips"]) and len(report["clips"]) >= 2
     assert f"verdict: {report['summary']['verdict']} - " in "\n".join(table)
+    # sovits local here has no upstream checkout: the lightweight embedding, and the table says so
+    assert report["summary"]["speaker_model"] == "cepstral" and table[-1] == "speaker similarity: cepstral embedding"
     # sovits local keeps the summary in the task's status, as the operator does in a cluster.
     namespace = Settings.model_validate({}).api.default_namespace
     stored = SqliteTaskStore.open(service.data_dir / "tasks.db").get(namespace, task_id).status.dataset

@@ -46,6 +46,17 @@ def test_each_threshold_flags_just_past_it_and_not_at_it() -> None:
     assert flags_of(clip("a", lead_silence_s=1.2), line("a")) == {"long_silence"}
 
 
+def test_the_other_speaker_threshold_is_that_of_the_embedding_measured_with() -> None:
+    # 0.5 is far for the cepstral statistics, close for a speaker-verification model.
+    assert flags_of(clip("a", speaker_similarity=0.5), line("a")) == {"other_speaker"}
+    assert flags_of(clip("a", speaker_similarity=0.5, speaker_model="eres2netv2"), line("a")) == set()
+    far = dataset.clip_flags(clip("a", speaker_similarity=0.2, speaker_model="eres2netv2"), line("a"))
+    assert [f["flag"] for f in far] == ["other_speaker"] and "(eres2netv2 embedding)" in far[0]["reason"]
+    report = dataset.report([clip("a.wav", speaker_model="eres2netv2")], [line("a.wav")])
+    assert report["summary"]["speaker_model"] == "eres2netv2"
+    assert dataset.report([clip("a.wav")], [line("a.wav")])["summary"]["speaker_model"] == "cepstral"
+
+
 def test_the_text_rate_depends_on_the_script() -> None:
     chinese = line("a", "今天天气很好我们去公园散步吧", "ZH")  # 14 characters in 4.5 s of sound
     assert flags_of(clip("a"), chinese) == set()

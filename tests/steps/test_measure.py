@@ -66,6 +66,21 @@ def test_an_empty_line_of_an_uploaded_list_is_kept_for_proofreading(transcribed:
     assert f"denoised/{blank}|alice|EN|" in transcribed.store.get_bytes(c.ASR_TRANSCRIPT_KEY).decode().split("\n")
 
 
+def test_another_models_embeddings_replace_the_cepstral_ones_and_decide_the_main_voice(tmp_path: Path) -> None:
+    paths = [write_wav(tmp_path / f"{n}.wav", speech(text)) for n, text in (("a", "good morning"), ("b", "thank you"))]
+    paths.append(write_wav(tmp_path / "c.wav", speech("open the door", voice="en-us")))
+    model = {"a.wav": [1.0, 0.0], "b.wav": [0.9, 0.1], "c.wav": [0.0, 1.0]}  # c: the odd voice out, by this model
+
+    measured = measure.measure_all(paths, RATE, embeddings=measure.SpeakerEmbeddings("eres2netv2", model)).results
+
+    assert [(m.clip, m.embedding, m.speaker_model) for m in measured] == [
+        (k, v, "eres2netv2") for k, v in model.items()
+    ]
+    similarity = {m.clip: m.speaker_similarity for m in measured}
+    assert min(similarity["a.wav"], similarity["b.wav"]) > 0.85 and similarity["c.wav"] < 0.55
+    assert {m.speaker_model for m in measure.measure_all(paths, RATE).results} == {"cepstral"}
+
+
 def test_measurements_match_what_the_signal_is() -> None:
     x = tone(440, 2.0, amp=0.5)
     got = measure.measure("t.wav", to_pcm16(np.concatenate([np.zeros(RATE, np.float32), x])), RATE)

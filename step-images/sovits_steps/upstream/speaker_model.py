@@ -1,0 +1,103 @@
+"""Speaker embeddings from upstream's v2Pro speaker-verification model, for the dataset report.
+
+When the model store holds ``sv/pretrained_eres2netv2w24s4ep4.ckpt`` (what the Pro versions
+need anyway) and the upstream checkout is here, asr_transcribe compares clips with this model
+instead of the lightweight cepstral embedding (``sovits_steps.speaker``). Otherwise, and when
+the model cannot run, the report uses the cepstral one and says which it used
+(``speaker_model`` in the report), since each has its own threshold.
+
+What is computed: the 192-dimensional output of ERes2NetV2's verification head (``forward``),
+the embedding the model was trained to compare by cosine. It is not the 20,480-dimensional
+frame mean (``forward3``) that upstream's v2Pro SoVITS is conditioned on. The input is 80-band
+Kaldi fbank at 16 kHz from upstream's own ``kaldi`` module, with each band's mean removed, as
+3D-Speaker, where the model comes from, scores it.
+
+The model runs in a process of its own, ``python -m`` this module, started from the checkout
+with upstream's ``eres2net`` folder on the path, as upstream's ``2-get-sv.py`` imports it.
+This keeps torch out of asr_transcribe's process, which the step-audio image runs without
+torch, and returns the model's memory when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sovits_core.errors import SovitsError
+
+from ..context import StepContext
+from ..measure import SpeakerEmbeddings
+from . import pretrained, process, runtree
+from . import versions as v
+
+log = logging.getLogger(__name__)
+
+MODEL = "eres2netv2"  # sovits_core.dataset.ERES2NETV2
+EMBEDDING_DIM = 192
+RATE = 16000
+MIN_FRAMES = 10  # fbank frames (10 ms each) below which a clip gets no embedding
+MODULE_DIR = "GPT_SoVITS/eres2net"
+REQUIREMENT = pretrained.Requirement(
+    v.SPEAKER_VERIFICATION, False, "speaker similarity in the dataset report", optional=True
+)
+
+
+def embeddings(ctx: StepContext, clips: list[Path]) -> tuple[SpeakerEmbeddings | None, str]:
+    """Each clip's embedding, or None with the reason the report falls back to the cepstral one."""
+    base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
+    try:
+        checkout = runtree.check_checkout(base_dir, f"{MODULE_DIR}/ERes2NetV2.py", f"{MODULE_DIR}/kaldi.py")
+    except SovitsError as exc:
+        return None, f"no upstream checkout ({exc.message})"
+    weights = pretrained.fetch(ctx.models, [REQUIREMENT]).get(REQUIREMENT.name)
+    if weights is None:
+        return None, f"{ctx.models.prefix}{REQUIREMENT.name} is not in the model store"
+    listing = ctx.work / "speaker-model-clips.json"
+    out = ctx.work / "speaker-model-embeddings.json"
+    listing.write_text(json.dumps([str(p) for p in clips]), encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(checkout / MODULE_DIR), os.environ.get("PYTHONPATH")]))
+    outcome = process.run(
+        [sys.executable, "-s", "-m", __name__, str(weights), str(listing), str(out)],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": path},
+        on_line=lambda line: log.info("speaker model: %s", line),
+    )
+    if outcome.returncode != 0 or not out.is_file():
+        # The report is still useful with the other embedding; the step's real work is the transcript.
+        return None, f"the speaker model failed: {outcome.reason()}"
+    by_clip: dict[str, list[float]] = json.loads(out.read_text(encoding="utf-8"))
+    return SpeakerEmbeddings(MODEL, by_clip), f"{REQUIREMENT.name} from the model store"
+
+
+def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - runs in upstream's interpreter
+    import kaldi  # type: ignore[import-not-found]  # upstream's, from GPT_SoVITS/eres2net
+    import torch  # type: ignore[import-not-found]  # upstream's interpreter has it; ours need not
+    import torchaudio  # type: ignore[import-not-found]
+    from ERes2NetV2 import ERes2NetV2  # type: ignore[import-not-found]
+
+    from ..audio import SLICE_RATE, read_pcm16
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = ERes2NetV2(baseWidth=24, scale=4, expansion=4)  # the checkpoint's shape, as upstream's sv.py builds it
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.eval().to(device)
+    found: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for clip in map(Path, json.loads(Path(listing).read_text(encoding="utf-8"))):
+            samples = torch.from_numpy(read_pcm16(clip, SLICE_RATE, mapped=True).astype("float32") / 32768)
+            wav = torchaudio.functional.resample(samples, SLICE_RATE, RATE)
+            feat = kaldi.fbank(wav.unsqueeze(0), num_mel_bins=80, sample_frequency=RATE, dither=0)
+            if len(feat) < MIN_FRAMES:
+                found[clip.name] = [0.0] * EMBEDDING_DIM
+                continue
+            feat = feat - feat.mean(dim=0, keepdim=True)
+            found[clip.name] = [round(x, 6) for x in model(feat.unsqueeze(0).to(device))[0].cpu().tolist()]
+    Path(out).write_text(json.dumps(found), encoding="utf-8")
+    print(f"{len(found)} clips embedded on {device}", flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(*sys.argv[1:4])
