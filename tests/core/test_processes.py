@@ -52,7 +52,8 @@ def test_a_group_that_ignores_sigterm_is_killed_after_the_grace_with_its_grandch
     stop_group(proc.pid, 0.5, leader=proc)
 
     assert proc.returncode == -signal.SIGKILL
-    assert living(proc.pid) == []
+    # SIGKILL cannot be ignored, but a loaded machine may take a moment to end a member it reached
+    assert wait_for(lambda: living(proc.pid) == [], timeout=5, what="the group's end", interval=0.01)
 
 
 def test_a_leader_that_exits_on_sigterm_does_not_leave_its_children_behind(tmp_path: Path) -> None:
@@ -62,7 +63,8 @@ def test_a_leader_that_exits_on_sigterm_does_not_leave_its_children_behind(tmp_p
     stop_group(proc.pid, 30, leader=proc)
 
     assert proc.returncode == -signal.SIGTERM
-    assert living(proc.pid) == []
+    # SIGKILL cannot be ignored, but a loaded machine may take a moment to end a member it reached
+    assert wait_for(lambda: living(proc.pid) == [], timeout=5, what="the group's end", interval=0.01)
 
 
 def test_a_stopped_leader_still_acts_on_sigterm(tmp_path: Path) -> None:
