@@ -197,8 +197,13 @@ class QualityScore(Wire):
     """How the test sentence came out; see the README's quality score section for what the numbers mean."""
 
     speaker_similarity: float = Field(
-        description="Cosine of the speaker embeddings of the reference clip and the sentence, -1..1; takes of one "
-        "voice score about 0.9 or more."
+        description="Cosine of the speaker embeddings of the reference clip and the sentence, -1..1; with the "
+        "cepstral embedding, takes of one voice score about 0.9 or more."
+    )
+    speaker_model: Literal["cepstral", "eres2netv2"] = Field(
+        default="cepstral",
+        description="The embedding behind speaker_similarity: eres2netv2 (upstream's v2Pro speaker-verification "
+        "model, when the model store holds it) or cepstral (the lightweight one); their scales differ.",
     )
     error_rate: float | None = Field(
         default=None,

@@ -5,7 +5,9 @@ known answers.
 
 * ``speaker_similarity``: cosine of the lightweight speaker embeddings (``speaker.py``) of the
   reference clip and the sentence, in [-1, 1]. Takes of one voice score about 0.9 or more, other
-  voices clearly less; it describes timbre and channel, not a verified identity.
+  voices clearly less; it describes timbre and channel, not a verified identity. When upstream's
+  speaker-verification model is here, its embeddings instead (``speaker_model`` says which;
+  ``upstream/speaker_model.py``), the same as the dataset report's.
 * ``error_rate``: edit distance between the target text and what the task's ASR backend heard,
   over the target's length: words for space-separated languages (WER), characters for Chinese,
   Cantonese and Japanese (CER). Case and punctuation are ignored; numbers written as digits in
@@ -23,6 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from sovits_core.dataset import CEPSTRAL
 
 from . import speaker
 
@@ -46,6 +50,7 @@ SPEECH_FLOOR_DB = 40.0  # samples this far below the peak are silence at the edg
 @dataclass(frozen=True)
 class Score:
     speaker_similarity: float
+    speaker_model: str  # the embedding it was measured with
     error_rate: float | None  # None when no ASR backend was run
     error_metric: Metric
     transcript: str | None
@@ -117,18 +122,24 @@ def score(
     target_text: str,
     language: str,
     heard: str | None,
+    voices: tuple[str, float] | None = None,
 ) -> Score:
     """The score of ``sentence`` (meant to say ``target_text`` in ``language``, in the voice of
-    ``reference``), given what the ASR backend ``heard`` in it (None: not transcribed)."""
+    ``reference``), given what the ASR backend ``heard`` in it (None: not transcribed).
+    ``voices``: another model's name and its similarity of the two, instead of the cepstral one."""
     count = characters(target_text)
     if count == 0:
         raise ValueError("target text has no spoken characters")
-    similarity = speaker.similarity(speaker.embed(reference, reference_rate), speaker.embed(sentence, sentence_rate))
+    model, similarity = voices or (
+        CEPSTRAL,
+        speaker.similarity(speaker.embed(reference, reference_rate), speaker.embed(sentence, sentence_rate)),
+    )
     seconds = speech_seconds(sentence, sentence_rate)
     per_character = seconds / count
     verdict, band = pace(per_character, language)
     return Score(
         speaker_similarity=round(similarity, 4),
+        speaker_model=model,
         error_rate=None if heard is None else round(error_rate(target_text, heard, language), 4),
         error_metric="cer" if language in CHARACTER_LANGUAGES else "wer",
         transcript=heard,

@@ -11,6 +11,7 @@ CREATED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 # A test sentence's quality score as status.quality records it (camelCase).
 QUALITY: dict[str, Any] = {
     "speakerSimilarity": 0.93,
+    "speakerModel": "eres2netv2",
     "errorRate": 0.14,
     "errorMetric": "wer",
     "asrBackend": "pocketsphinx",

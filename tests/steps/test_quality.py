@@ -75,6 +75,15 @@ def test_a_sentence_scored_against_its_own_text_and_voice_beats_another_text_and
     assert own.pace == "ok"
 
 
+def test_another_models_similarity_replaces_the_cepstral_one_and_is_named(reference: np.ndarray) -> None:
+    sentence = speech(SENTENCE, voice=VOICE)
+    by_model = quality.score(reference, RATE, sentence, RATE, SENTENCE, "en", None, ("eres2netv2", 0.31234))
+    cepstral = quality.score(reference, RATE, sentence, RATE, SENTENCE, "en", None)
+
+    assert (by_model.speaker_model, by_model.speaker_similarity) == ("eres2netv2", 0.3123)
+    assert cepstral.speaker_model == "cepstral" and cepstral.speaker_similarity > 0.85
+
+
 def test_a_sentence_that_goes_on_after_its_text_is_too_slow(reference: np.ndarray) -> None:
     """What a GPT that never emits its end token does: the text, then babble."""
     babble = np.concatenate([speech(SENTENCE, voice=VOICE)] * 6)

@@ -13,11 +13,14 @@ from typing import Any
 
 import soundfile as sf
 
+from sovits_core.dataset import CEPSTRAL
 from sovits_core.errors import SovitsError
 from sovits_core.model import QualityScore
 from sovits_core.params import AsrTranscribeParams, TestInferenceParams
-from sovits_steps import asr, quality
+from sovits_steps import asr, quality, speaker
 from sovits_steps.context import StepContext
+
+from . import speaker_model
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +63,14 @@ def score_sentence(
         except SovitsError as exc:
             problem = exc.message
             log.warning("quality score without an error rate: %s", problem)
+    embedded, why = speaker_model.embed_files(ctx, [reference, sentence])
+    log.info("speaker similarity by %s: %s", speaker_model.MODEL if embedded else CEPSTRAL, why)
+    voices = (speaker_model.MODEL, speaker.similarity(*embedded)) if embedded else None
     ref, ref_rate = sf.read(str(reference), dtype="float32", always_2d=True)
     out, out_rate = sf.read(str(sentence), dtype="float32", always_2d=True)
     try:
         found = quality.score(ref.mean(axis=1), ref_rate, out.mean(axis=1), out_rate, params.target_text, language,
-                              heard)  # fmt: skip
+                              heard, voices)  # fmt: skip
     except ValueError as exc:  # a target text of punctuation alone has nothing to score against
         return {"language": language, "asr_backend": backend, "error": str(exc)}
     body = {"language": language, "asr_backend": backend, **found.as_dict()}

@@ -2,9 +2,10 @@
 
 When the model store holds ``sv/pretrained_eres2netv2w24s4ep4.ckpt`` (what the Pro versions
 need anyway) and the upstream checkout is here, asr_transcribe compares clips with this model
-instead of the lightweight cepstral embedding (``sovits_steps.speaker``). Otherwise, and when
-the model cannot run, the report uses the cepstral one and says which it used
-(``speaker_model`` in the report), since each has its own threshold.
+instead of the lightweight cepstral embedding (``sovits_steps.speaker``), and test_inference
+compares the reference with the test sentence by it. Otherwise, and when the model cannot
+run, both use the cepstral one and say which they used (``speaker_model``), since each has
+its own scale and threshold.
 
 What is computed: the 192-dimensional output of ERes2NetV2's verification head (``forward``),
 the embedding the model was trained to compare by cosine. It is not the 20,480-dimensional
@@ -46,7 +47,15 @@ REQUIREMENT = pretrained.Requirement(
 
 
 def embeddings(ctx: StepContext, clips: list[Path]) -> tuple[SpeakerEmbeddings | None, str]:
-    """Each clip's embedding, or None with the reason the report falls back to the cepstral one."""
+    """Each clip's embedding by name, or None with the reason the report falls back to the cepstral one."""
+    found, why = embed_files(ctx, clips)
+    if found is None:
+        return None, why
+    return SpeakerEmbeddings(MODEL, {path.name: e for path, e in zip(clips, found, strict=True)}), why
+
+
+def embed_files(ctx: StepContext, clips: list[Path]) -> tuple[list[list[float]] | None, str]:
+    """Each file's embedding in order, or None with the reason the model cannot be used."""
     base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
     try:
         checkout = runtree.check_checkout(base_dir, f"{MODULE_DIR}/ERes2NetV2.py", f"{MODULE_DIR}/kaldi.py")
@@ -68,8 +77,8 @@ def embeddings(ctx: StepContext, clips: list[Path]) -> tuple[SpeakerEmbeddings |
     if outcome.returncode != 0 or not out.is_file():
         # The report is still useful with the other embedding; the step's real work is the transcript.
         return None, f"the speaker model failed: {outcome.reason()}"
-    by_clip: dict[str, list[float]] = json.loads(out.read_text(encoding="utf-8"))
-    return SpeakerEmbeddings(MODEL, by_clip), f"{REQUIREMENT.name} from the model store"
+    found: list[list[float]] = json.loads(out.read_text(encoding="utf-8"))
+    return found, f"{REQUIREMENT.name} from the model store"
 
 
 def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - runs in upstream's interpreter
@@ -84,17 +93,17 @@ def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - ru
     model = ERes2NetV2(baseWidth=24, scale=4, expansion=4)  # the checkpoint's shape, as upstream's sv.py builds it
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval().to(device)
-    found: dict[str, list[float]] = {}
+    found: list[list[float]] = []
     with torch.no_grad():
         for clip in map(Path, json.loads(Path(listing).read_text(encoding="utf-8"))):
             samples = torch.from_numpy(read_pcm16(clip, SLICE_RATE, mapped=True).astype("float32") / 32768)
             wav = torchaudio.functional.resample(samples, SLICE_RATE, RATE)
             feat = kaldi.fbank(wav.unsqueeze(0), num_mel_bins=80, sample_frequency=RATE, dither=0)
             if len(feat) < MIN_FRAMES:
-                found[clip.name] = [0.0] * EMBEDDING_DIM
+                found.append([0.0] * EMBEDDING_DIM)
                 continue
             feat = feat - feat.mean(dim=0, keepdim=True)
-            found[clip.name] = [round(x, 6) for x in model(feat.unsqueeze(0).to(device))[0].cpu().tolist()]
+            found.append([round(x, 6) for x in model(feat.unsqueeze(0).to(device))[0].cpu().tolist()])
     Path(out).write_text(json.dumps(found), encoding="utf-8")
     print(f"{len(found)} clips embedded on {device}", flush=True)
 

@@ -182,6 +182,8 @@ def test_the_sentence_is_scored_in_upstreams_environment(trained: ImageTask) -> 
     assert "error" not in score and "asr_error" not in score, score
     # random weights speak noise: the numbers are checked for their range, not their value
     assert -1.0 <= score["speaker_similarity"] <= 1.0
+    # the model store has (stand-in) v2Pro speaker-verification weights: the score compares voices by them
+    assert score["speaker_model"] == "eres2netv2"
     assert score["error_metric"] == "wer" and score["error_rate"] >= 0
     assert score["pace"] in ("ok", "too_fast", "too_slow") and score["seconds_per_character"] > 0
 
