@@ -71,6 +71,13 @@ class AsrTranscribeParams(StepParams):
     language: Literal["zh", "en", "ja", "ko", "yue"] | None = Field(
         default=None, description="Defaults to the task's language."
     )
+    speaker_model: Literal["auto", "eres2netv2", "cepstral"] = Field(
+        default="auto",
+        description="The embedding behind the dataset report's speaker similarity: eres2netv2 (upstream's v2Pro "
+        "speaker-verification model, from the model store), cepstral (lightweight, numpy). auto: eres2netv2 when "
+        "the step has a GPU and the model is in the store, else cepstral (on 2 CPU cores the model takes about "
+        "half as long as the audio lasts).",
+    )
 
 
 class ExtractTextFeaturesParams(ShardedParams):

@@ -193,7 +193,7 @@ def run(ctx: StepContext) -> StepResult:
     out.write_text(format_list(lines, CLIPS), encoding="utf-8")
     ctx.progress.update(1.0, "measuring the clips for the dataset report")
     measured = ctx.folder(REPORTS) / AUDIO_NAME
-    embedded, why = speaker_model.embeddings(ctx, clips)
+    embedded, why = speaker_model.embeddings(ctx, clips, params.speaker_model)
     log.info("speaker similarity by %s: %s", embedded.model if embedded else dataset.CEPSTRAL, why)
     clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS, embeddings=embedded)
     if clip_audio.dropped:

@@ -63,9 +63,13 @@ def score_sentence(
         except SovitsError as exc:
             problem = exc.message
             log.warning("quality score without an error rate: %s", problem)
-    embedded, why = speaker_model.embed_files(ctx, [reference, sentence])
-    log.info("speaker similarity by %s: %s", speaker_model.MODEL if embedded else CEPSTRAL, why)
-    voices = (speaker_model.MODEL, speaker.similarity(*embedded)) if embedded else None
+    voices = None
+    try:  # two files: the model costs seconds even on the CPU
+        embedded, why = speaker_model.embed_files(ctx, [reference, sentence])
+        voices = (speaker_model.MODEL, speaker.similarity(*embedded))
+    except SovitsError as exc:
+        why = exc.message
+    log.info("speaker similarity by %s: %s", voices[0] if voices else CEPSTRAL, why)
     ref, ref_rate = sf.read(str(reference), dtype="float32", always_2d=True)
     out, out_rate = sf.read(str(sentence), dtype="float32", always_2d=True)
     try:

@@ -25,13 +25,15 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
-from sovits_core.errors import SovitsError
+from sovits_core.dataset import CEPSTRAL
+from sovits_core.errors import InvalidInput, Retryable, SovitsError
 
 from ..context import StepContext
 from ..measure import SpeakerEmbeddings
-from . import pretrained, process, runtree
+from . import environment, pretrained, process, runtree
 from . import versions as v
 
 log = logging.getLogger(__name__)
@@ -46,24 +48,38 @@ REQUIREMENT = pretrained.Requirement(
 )
 
 
-def embeddings(ctx: StepContext, clips: list[Path]) -> tuple[SpeakerEmbeddings | None, str]:
-    """Each clip's embedding by name, or None with the reason the report falls back to the cepstral one."""
-    found, why = embed_files(ctx, clips)
-    if found is None:
-        return None, why
+def embeddings(ctx: StepContext, clips: list[Path], choice: str) -> tuple[SpeakerEmbeddings | None, str]:
+    """Each clip's embedding by name as asr_transcribe's ``speaker_model`` param chooses, or None
+    with the reason the report uses the cepstral one. Asked for by name, the model's absence or
+    failure fails the step; ``auto`` falls back."""
+    if choice == CEPSTRAL:
+        return None, "speaker_model: cepstral asked for"
+    if choice == "auto" and not _has_gpu(ctx):
+        return None, "no GPU for this step (speaker_model: auto; eres2netv2 runs the model on the CPU too)"
+    try:
+        found, why = embed_files(ctx, clips)
+    except SovitsError as exc:
+        if choice == MODEL:
+            raise
+        return None, exc.message
     return SpeakerEmbeddings(MODEL, {path.name: e for path, e in zip(clips, found, strict=True)}), why
 
 
-def embed_files(ctx: StepContext, clips: list[Path]) -> tuple[list[list[float]] | None, str]:
-    """Each file's embedding in order, or None with the reason the model cannot be used."""
+def embed_files(ctx: StepContext, clips: list[Path]) -> tuple[list[list[float]], str]:
+    """Each file's embedding in order, and where the model came from. InvalidInput when the model
+    or the checkout is not here, Retryable when its process failed."""
     base_dir = ctx.settings.paths.base_dir if ctx.settings is not None else None
     try:
         checkout = runtree.check_checkout(base_dir, f"{MODULE_DIR}/ERes2NetV2.py", f"{MODULE_DIR}/kaldi.py")
-    except SovitsError as exc:
-        return None, f"no upstream checkout ({exc.message})"
+    except InvalidInput as exc:
+        raise InvalidInput(f"speaker_model: no upstream checkout ({exc.message})", field="speaker_model") from None
     weights = pretrained.fetch(ctx.models, [REQUIREMENT]).get(REQUIREMENT.name)
     if weights is None:
-        return None, f"{ctx.models.prefix}{REQUIREMENT.name} is not in the model store"
+        raise InvalidInput(
+            f"speaker_model: {ctx.models.prefix}{REQUIREMENT.name} is not in the model store "
+            "(upload it with `sovits models upload`)",
+            field="speaker_model",
+        )
     listing = ctx.work / "speaker-model-clips.json"
     out = ctx.work / "speaker-model-embeddings.json"
     listing.write_text(json.dumps([str(p) for p in clips]), encoding="utf-8")
@@ -74,11 +90,15 @@ def embed_files(ctx: StepContext, clips: list[Path]) -> tuple[list[list[float]] 
         env={**os.environ, "PYTHONPATH": path},
         on_line=lambda line: log.info("speaker model: %s", line),
     )
+    outcome.raise_if_out_of_memory(__name__)
     if outcome.returncode != 0 or not out.is_file():
-        # The report is still useful with the other embedding; the step's real work is the transcript.
-        return None, f"the speaker model failed: {outcome.reason()}"
+        raise Retryable(f"speaker_model: the speaker-verification model failed: {outcome.reason()}")
     found: list[list[float]] = json.loads(out.read_text(encoding="utf-8"))
     return found, f"{REQUIREMENT.name} from the model store"
+
+
+def _has_gpu(ctx: StepContext) -> bool:
+    return bool(ctx.spec and environment.device_ids(os.environ, ctx.spec.gpu.count))
 
 
 def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - runs in upstream's interpreter
@@ -94,6 +114,7 @@ def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - ru
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval().to(device)
     found: list[list[float]] = []
+    start = time.perf_counter()
     with torch.no_grad():
         for clip in map(Path, json.loads(Path(listing).read_text(encoding="utf-8"))):
             samples = torch.from_numpy(read_pcm16(clip, SLICE_RATE, mapped=True).astype("float32") / 32768)
@@ -105,7 +126,7 @@ def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - ru
             feat = feat - feat.mean(dim=0, keepdim=True)
             found.append([round(x, 6) for x in model(feat.unsqueeze(0).to(device))[0].cpu().tolist()])
     Path(out).write_text(json.dumps(found), encoding="utf-8")
-    print(f"{len(found)} clips embedded on {device}", flush=True)
+    print(f"{len(found)} clips embedded on {device} in {time.perf_counter() - start:.2f} s", flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

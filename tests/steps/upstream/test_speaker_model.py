@@ -19,7 +19,7 @@ import pytest
 
 from sovits_core import contract as c
 from sovits_core import dataset_store
-from tests.steps.upstream.real import CLIPS, ImageTask, new_task, upstream_env
+from tests.steps.upstream.real import CLIPS, ImageTask, Run, new_task, upstream_env
 from tests.support.upstream import Upstream
 
 pytestmark = [pytest.mark.upstream, pytest.mark.timeout(900)]
@@ -41,12 +41,17 @@ with torch.no_grad():
 """
 
 
-def transcribed(task: ImageTask) -> list[dict[str, Any]]:
-    """asr_transcribe over the task's clips with their transcript uploaded (no recogniser needed);
-    the measurements it stored."""
-    task.store.put_bytes("input_audio/clips.list", task.store.get_bytes(c.ASR_TRANSCRIPT_KEY))
-    task.store.delete(c.ASR_TRANSCRIPT_KEY)
-    run = task.run("asr_transcribe")
+def transcribe(task: ImageTask, choice: str) -> Run:
+    """asr_transcribe over the task's clips with their transcript uploaded (no recogniser needed)."""
+    if not task.store.exists("input_audio/clips.list"):
+        task.store.put_bytes("input_audio/clips.list", task.store.get_bytes(c.ASR_TRANSCRIPT_KEY))
+        task.store.delete(c.ASR_TRANSCRIPT_KEY)
+    return task.run("asr_transcribe", {"speaker_model": choice})
+
+
+def transcribed(task: ImageTask, choice: str) -> list[dict[str, Any]]:
+    """The measurements asr_transcribe stored."""
+    run = transcribe(task, choice)
     assert run.code == c.EXIT_OK, f"{run.reason}\n{task.log('asr_transcribe')[-4000:]}"
     measured: list[dict[str, Any]] = json.loads(task.store.get_bytes(c.DATASET_AUDIO_KEY))["clips"]
     return measured
@@ -56,7 +61,7 @@ def test_with_the_model_in_the_store_each_clip_is_embedded_by_upstreams_speaker_
     upstream: Upstream, tiny_checkout: Path, model_store: Path, clips: dict[str, Path]
 ) -> None:
     task = new_task(upstream, tiny_checkout, model_store, clips, "t-sv-model", "v2Pro")
-    measured = {m["clip"]: m for m in transcribed(task)}
+    measured = {m["clip"]: m for m in transcribed(task, "eres2netv2")}  # asked for by name: on the CPU too
 
     assert set(CLIPS) <= set(measured)  # and the inference reference, also in denoised/
     assert {m["speaker_model"] for m in measured.values()} == {"eres2netv2"}
@@ -80,15 +85,22 @@ def test_with_the_model_in_the_store_each_clip_is_embedded_by_upstreams_speaker_
     assert report is not None and report["summary"]["speaker_model"] == "eres2netv2"
     assert "sv/pretrained_eres2netv2w24s4ep4.ckpt from the model store" in task.log("asr_transcribe")
 
+    # auto, on a step without a GPU: the model would take about half the audio's length on the CPU
+    assert {m["speaker_model"] for m in transcribed(task, "auto")} == {"cepstral"}
+    assert "no GPU for this step" in task.log("asr_transcribe")
 
-def test_without_the_model_in_the_store_the_report_says_it_used_the_cepstral_embedding(
+
+def test_without_the_model_in_the_store_the_report_is_cepstral_unless_the_model_was_asked_for(
     upstream: Upstream, tiny_checkout: Path, clips: dict[str, Path], tmp_path: Path
 ) -> None:
     task = new_task(upstream, tiny_checkout, tmp_path / "store", clips, "t-no-sv-model", "v2Pro")
-    measured = transcribed(task)
+    measured = transcribed(task, "cepstral")
 
     assert {m["speaker_model"] for m in measured} == {"cepstral"}
     assert {len(m["embedding"]) for m in measured} == {38}
     report = dataset_store.report_of(task.store)
     assert report is not None and report["summary"]["speaker_model"] == "cepstral"
-    assert "models/sv/pretrained_eres2netv2w24s4ep4.ckpt is not in the model store" in task.log("asr_transcribe")
+
+    asked = transcribe(task, "eres2netv2")
+    assert asked.code == c.EXIT_BAD_INPUT
+    assert "speaker_model: models/sv/pretrained_eres2netv2w24s4ep4.ckpt is not in the model store" in asked.reason
