@@ -224,6 +224,7 @@ def test_a_transcript_line_edited_and_another_dropped_in_the_console_is_what_the
     page.goto(f"{local.url}/#/task/{task_id}/dataset")
     expect(page.locator("table tbody tr")).to_have_count(len(client.dataset(task_id)["clips"]))
     expect(page.locator("svg").first).to_be_visible()
+    expect(page.locator("dd.speaker-model")).to_have_text(client.dataset(task_id)["summary"]["speaker_model"])
     page.goto(f"{local.url}/#/task/{task_id}/transcript")
     expect(page.locator("#text-0")).to_have_value(before[0]["text"])
     page.fill("#text-0", "a line corrected by ear")

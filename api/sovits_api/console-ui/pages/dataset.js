@@ -56,7 +56,9 @@ export async function datasetPage(view, taskId) {
       h("dt", {}, "Verdict"), h("dd", { class: "verdict" }, summary.verdict),
       h("dt", {}, "Clips"), h("dd", {}, summary.clips),
       h("dt", {}, "Total"), h("dd", {}, `${summary.total_minutes.toFixed(1)} min`),
-      h("dt", {}, "Usable"), h("dd", {}, `${summary.usable_minutes.toFixed(1)} min`)),
+      h("dt", {}, "Usable"), h("dd", {}, `${summary.usable_minutes.toFixed(1)} min`),
+      // which embedding the speaker similarities (and other_speaker) come from; each has its own scale
+      h("dt", {}, "Speaker model"), h("dd", { class: "speaker-model" }, summary.speaker_model || "cepstral")),
     summary.advice?.length ? h("ul", { class: "advice" }, summary.advice.map((a) => h("li", {}, h("strong", {}, a.flag), ": ", a.text))) : null,
     charts,
     h("div", { class: "scroll" }, h("table", {},
