@@ -121,8 +121,8 @@ def test_the_quality_score_of_a_completed_test_inference_is_in_the_status(
     cluster: ClusterInfo, namespace: str, operator: OperatorProcess, stages: AddStage
 ) -> None:
     name = unique("score")
-    score = {"speakerSimilarity": 0.91, "errorRate": 0.25, "errorMetric": "wer", "asrBackend": "pocketsphinx",
-             "secondsPerCharacter": 0.07, "pace": "ok"}  # fmt: skip
+    score = {"speakerSimilarity": 0.91, "speakerModel": "eres2netv2", "errorRate": 0.25, "errorMetric": "wer",
+             "asrBackend": "pocketsphinx", "secondsPerCharacter": 0.07, "pace": "ok"}  # fmt: skip
     said = "1.9 s of speech in output/output.wav" + RESULT_MARK + json.dumps(score)
     selector = {"sovits.io/task": name, "sovits.io/step": "test_inference"}
     stages(cluster.complete_pods_stage(f"{name}-said", selector, 0, said))  # as the step's runner writes it
