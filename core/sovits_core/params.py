@@ -76,7 +76,7 @@ class AsrTranscribeParams(StepParams):
         description="The embedding behind the dataset report's speaker similarity: eres2netv2 (upstream's v2Pro "
         "speaker-verification model, from the model store), cepstral (lightweight, numpy). auto: eres2netv2 when "
         "the step has a GPU and the model is in the store, else cepstral (on 2 CPU cores the model takes about "
-        "half as long as the audio lasts).",
+        "a quarter of the audio's length).",
     )
 
 
