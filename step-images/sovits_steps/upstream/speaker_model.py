@@ -26,10 +26,12 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from sovits_core.dataset import CEPSTRAL
 from sovits_core.errors import InvalidInput, Retryable, SovitsError
+from sovits_core.model import TrainingTaskSpec
 
 from ..context import StepContext
 from ..measure import SpeakerEmbeddings
@@ -54,7 +56,7 @@ def embeddings(ctx: StepContext, clips: list[Path], choice: str) -> tuple[Speake
     failure fails the step; ``auto`` falls back."""
     if choice == CEPSTRAL:
         return None, "speaker_model: cepstral asked for"
-    if choice == "auto" and not _has_gpu(ctx):
+    if choice == "auto" and not has_gpu(ctx.spec, os.environ):
         return None, "no GPU for this step (speaker_model: auto; eres2netv2 runs the model on the CPU too)"
     try:
         found, why = embed_files(ctx, clips)
@@ -97,8 +99,12 @@ def embed_files(ctx: StepContext, clips: list[Path]) -> tuple[list[list[float]],
     return found, f"{REQUIREMENT.name} from the model store"
 
 
-def _has_gpu(ctx: StepContext) -> bool:
-    return bool(ctx.spec and environment.device_ids(os.environ, ctx.spec.gpu.count))
+def has_gpu(spec: TrainingTaskSpec | None, environ: Mapping[str, str]) -> bool:
+    """Whether the step was given a GPU: the task asks for one and the step can see it."""
+    try:
+        return bool(spec and environment.device_ids(environ, spec.gpu.count))
+    except InvalidInput:  # GPU UUIDs, which upstream's own scripts refuse; torch takes them
+        return True
 
 
 def main(weights: str, listing: str, out: str) -> None:  # pragma: no cover - runs in upstream's interpreter

@@ -19,6 +19,8 @@ import pytest
 
 from sovits_core import contract as c
 from sovits_core import dataset_store
+from sovits_core.model import TrainingTaskSpec
+from sovits_steps.upstream import speaker_model
 from tests.steps.upstream.real import CLIPS, ImageTask, Run, new_task, upstream_env
 from tests.support.upstream import Upstream
 
@@ -104,3 +106,15 @@ def test_without_the_model_in_the_store_the_report_is_cepstral_unless_the_model_
     asked = transcribe(task, "eres2netv2")
     assert asked.code == c.EXIT_BAD_INPUT
     assert "speaker_model: models/sv/pretrained_eres2netv2w24s4ep4.ckpt is not in the model store" in asked.reason
+
+
+@pytest.mark.parametrize(
+    ("count", "visible", "expected"),
+    [(0, None, False), (1, None, True), (1, "", False), (2, "3,5", True), (1, "GPU-4a1c2e7f", True)],
+)
+def test_auto_counts_a_gpu_the_task_asked_for_and_the_step_can_see(
+    count: int, visible: str | None, expected: bool
+) -> None:
+    spec = TrainingTaskSpec.model_validate({"expName": "alice", "gpu": {"count": count}})
+    environ = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    assert speaker_model.has_gpu(spec, environ) is expected
