@@ -31,7 +31,7 @@ from sovits_core.transcripts import LANGUAGES, Line, format_list, parse_list
 from . import models
 from .audio import SLICE_RATE, read_pcm16
 from .context import StepContext, StepResult
-from .measure import measure_all
+from .measure import SpeakerEmbeddings, measure_all
 from .upstream import speaker_model
 
 log = logging.getLogger(__name__)
@@ -193,9 +193,13 @@ def run(ctx: StepContext) -> StepResult:
     out.write_text(format_list(lines, CLIPS), encoding="utf-8")
     ctx.progress.update(1.0, "measuring the clips for the dataset report")
     measured = ctx.folder(REPORTS) / AUDIO_NAME
-    embedded, why = speaker_model.embeddings(ctx, clips, params.speaker_model)
-    log.info("speaker similarity by %s: %s", embedded.model if embedded else dataset.CEPSTRAL, why)
-    clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS, embeddings=embedded)
+
+    def embed(readable: list[Path]) -> SpeakerEmbeddings | None:
+        embedded, why = speaker_model.embeddings(ctx, readable, params.speaker_model)
+        log.info("speaker similarity by %s: %s", embedded.model if embedded else dataset.CEPSTRAL, why)
+        return embedded
+
+    clip_audio = measure_all(clips, SLICE_RATE, folder=CLIPS, embed=embed)
     if clip_audio.dropped:
         # The transcript names these clips already; the feature steps would fail on them later.
         raise InvalidInput(

@@ -204,12 +204,12 @@ def measure_all(
     folder: str = "clips",
     on_done: Callable[[int, int], None] | None = None,
     workers: int | None = MEASURING_THREADS,
-    embeddings: SpeakerEmbeddings | None = None,
+    embed: Callable[[list[Path]], SpeakerEmbeddings | None] | None = None,
 ) -> Mapped[Path, ClipAudio]:
     """Every clip measured, then compared; a clip that cannot be read is left out with the
     reason (``folder`` names it in the log). ``workers``: threads (None: one per core).
-    ``embeddings``: another model's speaker embedding of each clip, compared instead of the
-    cepstral one (a clip it has none for counts as unvoiced)."""
+    ``embed``: another model's speaker embeddings of the clips that could be read, compared
+    instead of the cepstral ones (None: keep those; a clip it has none for counts as unvoiced)."""
     measured = map_items(
         lambda path: measure(path.name, read_pcm16(path, rate, mapped=True), rate),
         paths,
@@ -219,6 +219,7 @@ def measure_all(
         workers=workers,
         on_done=on_done,
     )
+    embeddings = embed([path for path, _ in measured.kept]) if embed is not None else None
     if embeddings is not None:
         silent = [0.0] * len(next(iter(embeddings.by_clip.values()), []))
         for clip in measured.results:

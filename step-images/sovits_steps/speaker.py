@@ -19,9 +19,9 @@ of channel (noise, clipping, a telephone band) moves a clip as much as a change 
 does; and clips under about half a second of speech give noisy statistics. Absolute values
 are not comparable with other embeddings; compare a clip with the same data set's clips.
 
-The dataset report uses upstream's v2Pro speaker-verification model instead when the model
-store and the upstream checkout have it (``upstream/speaker_model.py``); this module is the
-fallback there, and the quality score's embedding everywhere.
+The dataset report and the quality score use upstream's v2Pro speaker-verification model
+instead when the model store and the upstream checkout have it (``upstream/speaker_model.py``;
+the report only on a GPU unless asked); this module is the fallback for both.
 """
 
 from __future__ import annotations

@@ -71,7 +71,17 @@ def test_another_models_embeddings_replace_the_cepstral_ones_and_decide_the_main
     paths.append(write_wav(tmp_path / "c.wav", speech("open the door", voice="en-us")))
     model = {"a.wav": [1.0, 0.0], "b.wav": [0.9, 0.1], "c.wav": [0.0, 1.0]}  # c: the odd voice out, by this model
 
-    measured = measure.measure_all(paths, RATE, embeddings=measure.SpeakerEmbeddings("eres2netv2", model)).results
+    asked: list[list[str]] = []
+
+    def embed(readable: list[Path]) -> measure.SpeakerEmbeddings:
+        asked.append([p.name for p in readable])
+        return measure.SpeakerEmbeddings("eres2netv2", model)
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    measured = measure.measure_all([*paths, broken], RATE, embed=embed).results
+
+    assert asked == [["a.wav", "b.wav", "c.wav"]]  # the model is given only the clips that could be read
 
     assert [(m.clip, m.embedding, m.speaker_model) for m in measured] == [
         (k, v, "eres2netv2") for k, v in model.items()

@@ -1,9 +1,11 @@
-"""Speaker embeddings from upstream's v2Pro speaker-verification model, for the dataset report.
+"""Speaker embeddings from upstream's v2Pro speaker-verification model, for the dataset report
+and the quality score.
 
 When the model store holds ``sv/pretrained_eres2netv2w24s4ep4.ckpt`` (what the Pro versions
 need anyway) and the upstream checkout is here, asr_transcribe compares clips with this model
-instead of the lightweight cepstral embedding (``sovits_steps.speaker``), and test_inference
-compares the reference with the test sentence by it. Otherwise, and when the model cannot
+instead of the lightweight cepstral embedding (``sovits_steps.speaker``), on a GPU unless its
+``speaker_model`` param asks for it by name, and test_inference compares the reference with
+the test sentence by it. Otherwise, and when the model cannot
 run, both use the cepstral one and say which they used (``speaker_model``), since each has
 its own scale and threshold.
 
@@ -29,7 +31,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from sovits_core.dataset import CEPSTRAL
+from sovits_core.dataset import CEPSTRAL, ERES2NETV2
 from sovits_core.errors import InvalidInput, Retryable, SovitsError
 from sovits_core.model import TrainingTaskSpec
 
@@ -40,13 +42,13 @@ from . import versions as v
 
 log = logging.getLogger(__name__)
 
-MODEL = "eres2netv2"  # sovits_core.dataset.ERES2NETV2
+MODEL = ERES2NETV2
 EMBEDDING_DIM = 192
 RATE = 16000
 MIN_FRAMES = 10  # fbank frames (10 ms each) below which a clip gets no embedding
 MODULE_DIR = "GPT_SoVITS/eres2net"
 REQUIREMENT = pretrained.Requirement(
-    v.SPEAKER_VERIFICATION, False, "speaker similarity in the dataset report", optional=True
+    v.SPEAKER_VERIFICATION, False, "speaker similarity of the dataset report and the quality score", optional=True
 )
 
 
