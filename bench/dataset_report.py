@@ -6,9 +6,11 @@ asr_transcribe runs at its end) and builds the report (``sovits_core.dataset.rep
 from the measurements and a transcript line per slice. Prints progress, then one JSON
 object on the last line; ``report_vs_prep`` is the report's time over convert + slice time
 of the same run on the same data (aim <= 0.10), ``report_vs_prep_cpu`` the same for CPU time
-(ffmpeg's included), which other jobs on a shared machine disturb less.
+(ffmpeg's and the measuring processes' included), which other jobs on a shared machine disturb
+less. ``one_process_s`` is the same report measured in one process afterwards, the baseline
+for ``processes_speedup``.
 
-Usage: python bench/dataset_report.py [--minutes 60] [--files 6] [--workers N]
+Usage: python bench/dataset_report.py [--minutes 60] [--files 6] [--processes N]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--files", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=None, help="measuring threads (default: measure_all's)")
+    parser.add_argument("--processes", type=int, default=None, help="measuring processes (default: measure_all's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="sovits-bench-"))
@@ -68,13 +71,20 @@ def main() -> None:
         prep_s, prep_cpu_s = time.perf_counter() - start, cpu_seconds() - cpu
         slices = sorted((work / "sliced").iterdir())
 
-        start, cpu = time.perf_counter(), cpu_seconds()
-        threads = {} if args.workers is None else {"workers": args.workers}
-        audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, **threads).results]
         lines = [Line(p.name, "bench", "EN", SENTENCES[i % len(SENTENCES)]) for i, p in enumerate(slices)]
-        report = dataset.report(audio, lines)
+
+        def report_of(processes: int | None) -> dict[str, Any]:
+            audio = [clip.wire() for clip in measure_all(slices, SLICE_RATE, processes=processes).results]
+            return dataset.report(audio, lines)
+
+        start, cpu = time.perf_counter(), cpu_seconds()
+        report = report_of(args.processes)
         report_s, report_cpu_s = time.perf_counter() - start, cpu_seconds() - cpu
-        print(f"convert + slice {prep_s:.1f}s ({len(slices)} slices), report {report_s:.1f}s", flush=True)
+        print(f"convert + slice {prep_s:.1f}s ({len(slices)} slices), report {report_s:.2f}s", flush=True)
+        start = time.perf_counter()
+        if report_of(1) != report:
+            raise SystemExit("the report measured in one process differs")
+        one_process_s = time.perf_counter() - start
 
         summary = report["summary"]
         result = {
@@ -87,6 +97,8 @@ def main() -> None:
             "prep_cpu_s": round(prep_cpu_s, 2),
             "report_cpu_s": round(report_cpu_s, 2),
             "report_vs_prep_cpu": round(report_cpu_s / prep_cpu_s, 3),
+            "one_process_s": round(one_process_s, 2),
+            "processes_speedup": round(one_process_s / report_s, 2),
             "flagged_clips": summary["flagged_clips"],
             "flag_counts": summary["flag_counts"],
             "verdict": summary["verdict"],

@@ -13,6 +13,7 @@ earlier clip a clip duplicates.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -26,7 +27,7 @@ from sovits_core import dataset
 
 from . import speaker
 from .audio import PCM16_SCALE, UNREADABLE, read_pcm16
-from .parallel import Mapped, map_items
+from .parallel import Mapped, map_in_processes, usable_cores
 
 FRAME_S = 0.02  # level frames for silence and SNR
 SILENCE_BELOW_PEAK_DB = 40.0  # a frame this far below the loudest frame is silence
@@ -36,9 +37,10 @@ MAX_SNR_DB = 60.0
 DUPLICATE_AGREEMENT = 0.9  # share of equal fingerprint bits
 DUPLICATE_LENGTH_TOLERANCE = 0.02
 MAIN_VOICE_SHARE = 0.8  # the main voice is the centroid of the 80% of clips closest to the first centroid
-# One: a clip is some fifty numpy and scipy calls on arrays too small for their GIL-free work to
-# dominate, so a second thread measured slower, not faster (README, "Dataset report").
-MEASURING_THREADS = 1
+# Processes, not threads: a clip is some fifty numpy and scipy calls on arrays too small for their
+# GIL-free work to dominate, so a second thread measured slower; a second process halves the time
+# (README, "Dataset report"). Below this many clips per process a fork costs more than it saves.
+CLIPS_PER_PROCESS = 16
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,14 @@ def fingerprint(mel: npt.NDArray[np.float32]) -> str:
     return np.packbits(bits.ravel()).tobytes().hex()
 
 
+def measure_path(path: Path, rate: int) -> ClipAudio:
+    return measure(path.name, read_pcm16(path, rate, mapped=True), rate)
+
+
+def _name(path: Path) -> str:
+    return path.name
+
+
 def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
     # Everything on the int16 samples themselves: no float copy, no absolute-value array.
     top = max(int(samples.max(initial=0)), -int(samples.min(initial=0)))
@@ -139,47 +149,58 @@ def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
     )
 
 
-# Set bits of each byte value: the Hamming distance of two fingerprints without unpacking them.
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
 def mark_duplicates(clips: list[ClipAudio]) -> None:
     """A clip whose length is within 2% of another's and whose fingerprint agrees in 90% of its bits
-    duplicates it; the first by name is the original. Sorted by length, each clip is compared only
-    with the few of nearly its length (all of them in one array operation), and a copy already
-    found is not compared again."""
+    (over their common length) duplicates it; the first by name is the original. Sorted by length,
+    each clip is compared only with the few of nearly its length, all of them in one array
+    operation on the fingerprints as 64-bit words, and a copy already found is not compared again."""
     ordered = sorted(clips, key=lambda c: (c.duration_s, c.clip))
-    packed = [np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in ordered]
+    words, valid, lengths = _fingerprint_words(ordered)
+    durations = np.array([c.duration_s for c in ordered])
+    ends = np.searchsorted(durations, durations * (1 + DUPLICATE_LENGTH_TOLERANCE), side="right")
     for i, clip in enumerate(ordered):
-        end = i + 1
-        while end < len(ordered) and ordered[end].duration_s <= clip.duration_s * (1 + DUPLICATE_LENGTH_TOLERANCE):
-            end += 1
-        if end == i + 1 or clip.duplicate_of is not None:
+        end, n = max(int(ends[i]), i + 1), -(-int(lengths[i]) // 8)
+        if end == i + 1 or n == 0 or clip.duplicate_of is not None:
             continue
-        differing = _differing_bits(packed[i], packed[i + 1 : end])
-        for other, (bits, n) in zip(ordered[i + 1 : end], differing, strict=True):
-            if other.duplicate_of is None and n and bits <= (1 - DUPLICATE_AGREEMENT) * n:
+        # Bytes past either fingerprint's end are masked out, so the count is over the common length.
+        differing = _popcount((words[i, :n] ^ words[i + 1 : end, :n]) & valid[i, :n] & valid[i + 1 : end, :n])
+        common = 8 * np.minimum(lengths[i], lengths[i + 1 : end])
+        same = (common > 0) & (differing.sum(axis=1) <= (1 - DUPLICATE_AGREEMENT) * common)
+        for k in np.flatnonzero(same).tolist():
+            other = ordered[i + 1 + k]
+            if other.duplicate_of is None:
                 first, second = sorted((clip, other), key=lambda c: c.clip)
                 second.duplicate_of = first.clip
                 if second is clip:
                     break  # a copy is not compared again
 
 
-def _differing_bits(one: npt.NDArray[np.uint8], others: list[npt.NDArray[np.uint8]]) -> list[tuple[int, int]]:
-    """Per other fingerprint: how many bits differ from ``one`` over their common length, and that
-    length in bits (whole bytes: a frame is BANDS = 40 bits). Those at least as long as ``one``
-    (sorted by length, nearly all) are compared in one operation."""
-    longer = [k for k, other in enumerate(others) if len(other) >= len(one)]
-    out = [(0, 0)] * len(others)
-    if longer and len(one):
-        counts = _POPCOUNT[np.stack([others[k][: len(one)] for k in longer]) ^ one].sum(axis=1, dtype=np.int64)
-        for k, count in zip(longer, counts.tolist(), strict=True):
-            out[k] = (count, 8 * len(one))
-    for k, other in enumerate(others):
-        if len(other) < len(one):
-            n = len(other)
-            out[k] = (int(_POPCOUNT[one[:n] ^ other].sum(dtype=np.int64)), 8 * n)
-    return out
+def _fingerprint_words(
+    clips: list[ClipAudio],
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """The clips' fingerprints as rows of 64-bit words (zero-padded), a mask of each row's real
+    bytes, and each fingerprint's length in bytes."""
+    packed = [bytes.fromhex(c.fingerprint) for c in clips]
+    lengths = np.array([len(b) for b in packed], dtype=np.int64)
+    width = -(-int(lengths.max(initial=0)) // 8) * 8
+    bits = np.zeros((len(packed), width), dtype=np.uint8)
+    valid = np.zeros((len(packed), width), dtype=np.uint8)
+    for row, b in enumerate(packed):
+        bits[row, : len(b)] = np.frombuffer(b, dtype=np.uint8)
+        valid[row, : len(b)] = 0xFF
+    return bits.view(np.uint64), valid.view(np.uint64), lengths
+
+
+_M1, _M2, _M4 = (np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F))
+_BYTES, _ONE, _TWO, _FOUR, _TOP = np.uint64(0x0101010101010101), np.uint64(1), np.uint64(2), np.uint64(4), np.uint64(56)
+
+
+def _popcount(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Set bits of each word (the SWAR sum; np.bitwise_count needs numpy 2, and upstream pins 1)."""
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> _TWO) & _M2)
+    x = (x + (x >> _FOUR)) & _M4
+    return (x * _BYTES) >> _TOP
 
 
 def mark_main_voice(clips: list[ClipAudio]) -> None:
@@ -203,20 +224,21 @@ def measure_all(
     *,
     folder: str = "clips",
     on_done: Callable[[int, int], None] | None = None,
-    workers: int | None = MEASURING_THREADS,
+    processes: int | None = None,
     embed: Callable[[list[Path]], SpeakerEmbeddings | None] | None = None,
 ) -> Mapped[Path, ClipAudio]:
     """Every clip measured, then compared; a clip that cannot be read is left out with the
-    reason (``folder`` names it in the log). ``workers``: threads (None: one per core).
-    ``embed``: another model's speaker embeddings of the clips that could be read, compared
-    instead of the cepstral ones (None: keep those; a clip it has none for counts as unvoiced)."""
-    measured = map_items(
-        lambda path: measure(path.name, read_pcm16(path, rate, mapped=True), rate),
+    reason (``folder`` names it in the log). ``processes``: measuring processes (None: one per
+    usable core, one per CLIPS_PER_PROCESS clips at most). ``embed``: another model's speaker
+    embeddings of the clips that could be read, compared instead of the cepstral ones (None:
+    keep those; a clip it has none for counts as unvoiced)."""
+    measured = map_in_processes(
+        functools.partial(measure_path, rate=rate),
         paths,
-        name=lambda path: path.name,
+        name=_name,
         bad=UNREADABLE,
         folder=folder,
-        workers=workers,
+        processes=processes or max(1, min(usable_cores(), len(paths) // CLIPS_PER_PROCESS)),
         on_done=on_done,
     )
     embeddings = embed([path for path, _ in measured.kept]) if embed is not None else None

@@ -10,18 +10,29 @@ them: the pod's grace period is short, and the step process exits without joinin
 Progress counts every item, dropped or not, in input order. What a drop means for the step's
 output is the step's to say.
 
-Threads, not processes: the work is ffmpeg subprocesses and numpy, which leave the GIL.
+``map_items`` uses threads: ffmpeg subprocesses and large numpy calls leave the GIL.
+``map_in_processes`` forks worker processes for work made of many small numpy calls, which
+hold the GIL between them (measuring clips). Both size their pool by ``usable_cores``: the
+cores this process may run on and its cgroup's CPU quota allows, not the node's count, so a
+step pod limited to two CPUs on a 64-core node starts two workers rather than 64 that the
+kernel would throttle.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
+import math
+import multiprocessing
 import os
+import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from sovits_core.errors import Terminated
@@ -30,6 +41,41 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CHUNKS_PER_PROCESS = 4  # smaller chunks than items / processes, so one slow chunk does not idle the rest
+
+
+def cpu_quota(
+    cpu_max: str | None = None, cfs_quota_us: str | None = None, cfs_period_us: str | None = None
+) -> float | None:
+    """CPUs a cgroup's quota allows, from cgroup v2's ``cpu.max`` ("max 100000", "150000 100000")
+    or v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` (-1: none); None without a quota."""
+    if cpu_max is not None:
+        quota, _, period = cpu_max.strip().partition(" ")
+        if quota != "max" and period:
+            return int(quota) / int(period)
+    if cfs_quota_us is not None and cfs_period_us is not None and int(cfs_quota_us) > 0:
+        return int(cfs_quota_us) / int(cfs_period_us)
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def usable_cores(root: Path = CGROUP_ROOT) -> int:
+    """Cores this process may use: its CPU affinity, capped by its cgroup's CPU quota (a container's
+    CPU limit), rounded up. Read each time a pool is sized (a few small files, once per step)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(
+        _read(root / "cpu.max"), _read(root / "cpu" / "cpu.cfs_quota_us"), _read(root / "cpu" / "cpu.cfs_period_us")
+    )
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else max(1, cores)
 
 
 @contextlib.contextmanager
@@ -84,7 +130,7 @@ def map_items(
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Mapped[T, R]:
-    """``work`` on every item on a thread pool (``workers``, default one per core); ``name``
+    """``work`` on every item on a thread pool (``workers``, default ``usable_cores``); ``name``
     names an item in the log and the record (``folder/name``); ``on_done(n, total)`` after each."""
 
     ended = threading.Event()
@@ -100,15 +146,72 @@ def map_items(
             ended.set()  # before this worker takes another item
             raise
 
-    mapped: Mapped[T, R] = Mapped()
-    size = max(1, min(len(items), workers or os.cpu_count() or 1))
+    size = max(1, min(len(items), workers or usable_cores()))
     with thread_pool(size) as pool:
-        for n, (item, outcome) in enumerate(zip(items, pool.map(one, items), strict=True), start=1):
-            if isinstance(outcome, _Dropped):
-                log.warning("skipped %s/%s: %s", folder, name(item), outcome.reason)
-                mapped.dropped.append((name(item), outcome.reason))
-            else:
-                mapped.kept.append((item, outcome))
-            if on_done:
-                on_done(n, len(items))
+        return _collect(items, pool.map(one, items), name=name, folder=folder, on_done=on_done)
+
+
+def map_in_processes(
+    work: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    name: Callable[[T], str],
+    bad: tuple[type[Exception], ...],
+    folder: str,
+    processes: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> Mapped[T, R]:
+    """``map_items`` on forked worker processes (``processes``, default ``usable_cores``), for work
+    that holds the GIL. ``work``, the items and the results must pickle (a module-level function
+    or a partial of one). A failure that is not the item's fault ends the map once its chunk
+    reports it; the other workers are killed. Progress is counted as chunks come back.
+
+    Fork, not spawn: a fresh interpreter would import numpy and scipy again (most of a second)
+    for work that takes less. The children run only the work and inherit nothing they need
+    to lock; signals are left to the parent, which kills them when the step ends."""
+    size = max(1, min(len(items), processes or usable_cores()))
+    if size == 1:
+        return map_items(work, items, name=name, bad=bad, folder=folder, workers=1, on_done=on_done)
+    count = min(len(items), CHUNKS_PER_PROCESS * size)
+    bounds = [len(items) * k // count for k in range(count + 1)]
+    chunks = [items[bounds[k] : bounds[k + 1]] for k in range(count)]
+    with multiprocessing.get_context("fork").Pool(size, initializer=_worker_signals) as pool:
+        outcomes = itertools.chain.from_iterable(pool.imap(functools.partial(_run_chunk, work, bad), chunks))
+        return _collect(items, outcomes, name=name, folder=folder, on_done=on_done)
+
+
+def _worker_signals() -> None:
+    # The step's SIGTERM handler raises inside whatever runs; in a worker that would be reported
+    # as the chunk's failure instead of ending it. The parent terminates its workers itself.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_chunk(work: Callable[[T], R], bad: tuple[type[Exception], ...], chunk: Sequence[T]) -> list[R | _Dropped]:
+    outcomes: list[R | _Dropped] = []
+    for item in chunk:
+        try:
+            outcomes.append(work(item))
+        except bad as exc:
+            outcomes.append(_Dropped(str(exc) or type(exc).__name__))
+    return outcomes
+
+
+def _collect(
+    items: Sequence[T],
+    outcomes: Iterable[R | _Dropped],
+    *,
+    name: Callable[[T], str],
+    folder: str,
+    on_done: Callable[[int, int], None] | None,
+) -> Mapped[T, R]:
+    mapped: Mapped[T, R] = Mapped()
+    for n, (item, outcome) in enumerate(zip(items, outcomes, strict=True), start=1):
+        if isinstance(outcome, _Dropped):
+            log.warning("skipped %s/%s: %s", folder, name(item), outcome.reason)
+            mapped.dropped.append((name(item), outcome.reason))
+        else:
+            mapped.kept.append((item, outcome))
+        if on_done:
+            on_done(n, len(items))
     return mapped

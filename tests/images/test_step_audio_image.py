@@ -5,6 +5,7 @@ operator's Job builder makes for those steps."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sovits_core.storage import task_prefix
 from sovits_operator.jobs import build_job
 from sovits_steps.slicer import SLICE_NAME
 from tests.operator.cluster.test_end_to_end import objects, recording, wav_format
+from tests.support import forked_measure
 from tests.support.audio import RATE, encode
 from tests.support.containers import Images, run_args, tail
 from tests.support.seaweed import S3Store
@@ -126,3 +128,22 @@ def test_a_step_failing_on_bad_input_reports_the_reason_through_the_termination_
 
     assert code == 65  # contract.EXIT_BAD_INPUT: the operator does not retry it
     assert "notes.mp3" in reason
+
+
+def test_clips_are_measured_in_forked_processes_inside_the_image_as_the_asr_job(
+    images: Images, s3_store: S3Store
+) -> None:
+    task = task_named(unique("img"))
+    settings = Settings(images=ImageSettings(default=images.built["step-audio"].ref))
+    launch = StepLaunch(job_name=f"{task.metadata.name}-asr-1", step="asr_transcribe", attempt=1, params={},
+                        shards=1, gpus_per_pod=0)  # fmt: skip
+    pod = build_job(task, launch, settings)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    secrets = {settings.storage.credentials_secret: {"AWS_ACCESS_KEY_ID": s3_store.access_key,
+                                                     "AWS_SECRET_ACCESS_KEY": s3_store.secret_key}}  # fmt: skip
+    flags = run_args(pod, container, engine=images.engine.command, secrets=secrets)
+
+    result = images.engine(*flags, container["image"], "python", "-c", forked_measure.script(), timeout=300)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"forks": 2, "clips": 40, "same": True, "uid": 1000}

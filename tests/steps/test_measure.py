@@ -117,3 +117,39 @@ def test_a_clip_that_cannot_be_read_fails_the_step_as_bad_input_naming_it(task: 
     assert task.run("asr_transcribe", {"backend": "pocketsphinx"}, spec=SPEC) == c.EXIT_BAD_INPUT
     assert "denoised: unreadable clips (broken.wav: " in task.reason
     assert task.names(c.DATASET_AUDIO_KEY.split("/")[0]) == []
+
+
+def test_clips_measured_in_two_processes_measure_as_in_one(stored: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    paths = [*sorted(stored.values()), broken]
+
+    one, two = (measure.measure_all(paths, RATE, processes=n) for n in (1, 2))
+
+    assert [m.wire() for m in two.results] == [m.wire() for m in one.results]
+    assert len(one.results) == len(stored) and [name for name, _ in two.dropped] == ["broken.wav"]
+
+
+def clip_with(name: str, duration_s: float, fingerprint: bytes) -> measure.ClipAudio:
+    return measure.ClipAudio(name, duration_s, -3.0, -20.0, 0.0, 40.0, 0.0, 0.0, [], fingerprint.hex())
+
+
+def flipped(bits: bytes, share: float, rng: np.random.Generator) -> bytes:
+    array = np.unpackbits(np.frombuffer(bits, dtype=np.uint8))
+    array[rng.choice(len(array), round(share * len(array)), replace=False)] ^= 1
+    return np.packbits(array).tobytes()
+
+
+def test_fingerprints_are_compared_over_their_common_length_against_the_90_percent_agreement() -> None:
+    rng = np.random.default_rng(7)
+    original = rng.integers(0, 256, 203, dtype=np.uint8).tobytes()  # not a whole number of 64-bit words
+    clips = [
+        clip_with("a.wav", 5.00, original),
+        clip_with("b.wav", 5.05, original[:61]),  # longer by its length, shorter by its fingerprint
+        clip_with("c.wav", 5.06, rng.integers(0, 256, 203, dtype=np.uint8).tobytes()),
+        clip_with("d.wav", 5.07, flipped(original, 0.05, rng)),
+        clip_with("e.wav", 5.08, flipped(original, 0.2, rng)),
+        clip_with("f.wav", 5.20, original),  # the same bits, but 4% longer
+    ]
+    measure.mark_duplicates(clips)
+    assert [c.duplicate_of for c in clips] == [None, "a.wav", None, "a.wav", None, None]
