@@ -30,7 +30,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -175,9 +175,21 @@ def map_in_processes(
     count = min(len(items), CHUNKS_PER_PROCESS * size)
     bounds = [len(items) * k // count for k in range(count + 1)]
     chunks = [items[bounds[k] : bounds[k + 1]] for k in range(count)]
-    with multiprocessing.get_context("fork").Pool(size, initializer=_worker_signals) as pool:
-        outcomes = itertools.chain.from_iterable(pool.imap(functools.partial(_run_chunk, work, bad), chunks))
-        return _collect(items, outcomes, name=name, folder=folder, on_done=on_done)
+    # An executor, not multiprocessing.Pool: a worker killed from outside (the OOM killer) breaks
+    # it with BrokenProcessPool, where a Pool would wait for the lost chunk for ever.
+    before = set(multiprocessing.active_children())
+    executor = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals)
+    try:
+        outcomes = executor.map(functools.partial(_run_chunk, work, bad), chunks)
+        mapped = _collect(items, itertools.chain.from_iterable(outcomes), name=name, folder=folder, on_done=on_done)
+    except BaseException:
+        # The chunks still running are of no use now: end them rather than wait (SIGTERM's grace).
+        for worker in set(multiprocessing.active_children()) - before:
+            worker.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
+    return mapped
 
 
 def _worker_signals() -> None:

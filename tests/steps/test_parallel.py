@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +183,17 @@ def test_a_thread_pool_is_sized_by_usable_cores(clips: list[Path], monkeypatch: 
 
     map_items(work, [clips[0], clips[2], clips[0]], name=str, bad=UNREADABLE, folder="x")
     assert len(threads) == 1
+
+
+def killed_at_oom(path: Path) -> int:
+    if path.name == "oom.wav":
+        os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's OOM killer does
+    return len(read_pcm16(path))
+
+
+def test_a_worker_killed_from_outside_breaks_the_process_map_instead_of_hanging_it(tmp_path: Path) -> None:
+    paths = [write_wav(tmp_path / f"c{i}.wav", tone(300, 0.1)) for i in range(7)]
+    paths.insert(3, write_wav(tmp_path / "oom.wav", tone(300, 0.1)))
+    with pytest.raises(BrokenProcessPool):
+        map_in_processes(killed_at_oom, paths, name=str, bad=UNREADABLE, folder="x", processes=2)
+    assert multiprocessing.active_children() == []
