@@ -16,6 +16,7 @@ from sovits_core.contract import EXPERIMENTS
 from sovits_core.errors import InvalidInput
 from sovits_core.model import ModelVersion, TrainingTaskSpec
 from sovits_steps.context import StepContext
+from sovits_steps.parallel import usable_cores
 from sovits_steps.staging import Stamp, stamp
 
 from . import environment, numba_cache, pretrained, runtree
@@ -86,6 +87,7 @@ def base_env(tree: runtree.RunTree, facts: TaskFacts, models: dict[str, Path]) -
         is_half=facts.is_half,
         nltk_data=str(nltk) if nltk else None,
         numba_cache_dir=str(numba_cache.folder(facts.numba_seed, tree.temp / "numba")),
+        cores=usable_cores(),
     )
 
 

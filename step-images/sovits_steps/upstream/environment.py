@@ -56,9 +56,13 @@ def base(
     is_half: bool,
     nltk_data: str | None = None,
     numba_cache_dir: str | None = None,
+    cores: int | None = None,
 ) -> dict[str, str]:
     """What every upstream script gets, whatever the step; numba's cache in the run's scratch
-    folder unless ``numba_cache_dir`` (``numba_cache.folder``) says where."""
+    folder unless ``numba_cache_dir`` (``numba_cache.folder``) says where. ``cores``
+    (``parallel.usable_cores``) sizes torch's OpenMP pool unless the pod sets OMP_NUM_THREADS:
+    torch counts the node's cores, not the container's CPU limit, and a pool of 64 threads
+    under a limit of 4 CPUs spends its quota early in each period and waits out the rest."""
     env = {
         k: val
         for k, val in inherited.items()
@@ -93,6 +97,8 @@ def base(
     )
     if nltk_data:
         env["NLTK_DATA"] = nltk_data
+    if cores is not None and "OMP_NUM_THREADS" not in inherited:
+        env["OMP_NUM_THREADS"] = str(cores)
     return env
 
 

@@ -47,3 +47,11 @@ def test_our_settings_secrets_and_the_ui_language_stay_out(tmp_path: Path) -> No
     assert env["PYTHONPATH"] == f"{tmp_path}:{tmp_path}/GPT_SoVITS"
     assert env["cnhubert_base_dir"] == env["cnhubert_base_path"] == "GPT_SoVITS/pretrained_models/chinese-hubert-base"
     assert env["TEMP"] == str(tmp_path / "TEMP")
+
+
+def test_torchs_thread_pool_is_sized_by_the_usable_cores_unless_the_pod_says(tmp_path: Path) -> None:
+    tree = RunTree(tmp_path, "x")
+    assert environment.base({}, tree, version="v2", is_half=False, cores=3)["OMP_NUM_THREADS"] == "3"
+    pod = {"OMP_NUM_THREADS": "8"}
+    assert environment.base(pod, tree, version="v2", is_half=False, cores=3)["OMP_NUM_THREADS"] == "8"
+    assert "OMP_NUM_THREADS" not in environment.base({}, tree, version="v2", is_half=False)
