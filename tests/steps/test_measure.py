@@ -153,3 +153,9 @@ def test_fingerprints_are_compared_over_their_common_length_against_the_90_perce
     ]
     measure.mark_duplicates(clips)
     assert [c.duplicate_of for c in clips] == [None, "a.wav", None, "a.wav", None, None]
+
+
+@pytest.mark.parametrize("near", [1, 2, 3, 100, 16384, 32112, 32767, 32768])
+def test_the_near_peak_count_agrees_with_both_comparisons_over_every_16_bit_value(near: int) -> None:
+    every = np.arange(-32768, 32768, dtype=np.int16)
+    assert measure.near_peak_count(every, near) == np.count_nonzero(every >= near) + np.count_nonzero(every <= -near)
