@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from sovits_core import contract as c
 from sovits_core.storage import LocalObjectStore, TaskFiles
+from tests.support import disk
 from tests.support.cluster import Cluster, ClusterInfo, NodeAgentProcess
 from tests.support.operator_process import OPERATOR_ENV, OperatorProcess
 from tests.support.real_node import RealNode, RealNodeCluster
@@ -170,6 +172,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.real_node)
         if "s3_store" in fixtures and item.get_closest_marker("s3") is None:
             item.add_marker(pytest.mark.s3)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop before the first test when the temporary directory cannot hold what the chosen tests write."""
+    if session.config.option.collectonly or not session.items:
+        return
+    markers = {mark.name for item in session.items for mark in item.iter_markers()} & set(disk.NEEDS_BY_MARKER)
+    given = session.config.option.basetemp
+    where = Path(given).resolve().parent if given else Path(tempfile.gettempdir())
+    missing = disk.shortfall(where, markers, disk.free_bytes)
+    if missing is not None:
+        pytest.exit(missing.message(markers), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")
