@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -180,8 +181,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     markers = {mark.name for item in session.items for mark in item.iter_markers()} & set(disk.NEEDS_BY_MARKER)
     given = session.config.option.basetemp
-    where = Path(given).resolve().parent if given else Path(tempfile.gettempdir())
-    missing = disk.shortfall(where, markers, disk.free_bytes)
+    # Where pytest will write: --basetemp's parent, else its own root (PYTEST_DEBUG_TEMPROOT or TMPDIR).
+    default = os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir()
+    root = Path(given).resolve().parent if given else Path(default)
+    missing = disk.shortfall(disk.existing(root), markers, disk.free_bytes)
     if missing is not None:
         pytest.exit(missing.message(markers), returncode=pytest.ExitCode.USAGE_ERROR)
 

@@ -26,6 +26,11 @@ def test_enough_free_space_is_no_shortfall() -> None:
     assert missing == disk.Shortfall(Path("/tmp"), need, need - 1)
 
 
+def test_a_directory_not_yet_made_is_measured_on_its_nearest_existing_ancestor(tmp_path: Path) -> None:
+    assert disk.existing(tmp_path / "not" / "yet") == tmp_path
+    assert disk.existing(tmp_path) == tmp_path
+
+
 def test_the_message_names_the_directory_the_space_and_the_markers() -> None:
     message = disk.Shortfall(Path("/scratch"), 11 * disk.GB, 2_500_000_000).message(["upstream"])
     assert "/scratch has 2.5 GB free" in message
