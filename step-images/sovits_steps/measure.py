@@ -79,8 +79,10 @@ def frame_powers(samples: npt.NDArray[np.int16], rate: int, frame_s: float = FRA
     """Mean power of each frame (full scale 1.0) of PCM16 samples; a trailing part frame is left out."""
     n = max(1, round(frame_s * rate))
     frames = samples[: len(samples) // n * n].reshape(-1, n) if len(samples) >= n else samples.reshape(1, -1)
-    # float32 products summed per frame in one pass over the int16 samples: no float copy of the clip.
-    sums = np.einsum("ij,ij->i", frames, frames, dtype=np.float32)
+    # float32 products summed per frame. A float32 copy first: einsum casting int16 as it multiplies
+    # gives the same sums 25% slower (measured on the benchmark's slices, README).
+    as_float = frames.astype(np.float32)
+    sums = np.einsum("ij,ij->i", as_float, as_float)
     return sums.astype(np.float64) / (frames.shape[1] * PCM16_SCALE**2) if len(samples) else np.zeros(1)
 
 
@@ -151,7 +153,7 @@ def measure(clip: str, samples: npt.NDArray[np.int16], rate: int) -> ClipAudio:
         lead_silence_s=round(min(lead * FRAME_S, n / rate), 2),
         trail_silence_s=round(min(trail * FRAME_S, n / rate), 2),
         embedding=np.round(speaker.embed_mel(mel), 5).tolist(),
-        fingerprint=fingerprint(mel),
+        fingerprint=fingerprint(speaker.on_grid(mel, n, rate)),  # one grid, so copies of any length compare
     )
 
 

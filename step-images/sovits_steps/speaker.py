@@ -1,13 +1,14 @@
 """A lightweight speaker embedding: statistics of log-mel cepstra, numpy and scipy only.
 
-What it is: the clip is cut into 25 ms frames every 50 ms at its own sample rate, and each
-frame becomes 20 cepstral coefficients of a 40-band log-mel spectrum from 60 Hz to 7.6 kHz
-(the MFCCs of speech recognition, computed here; the bands are in Hz, so any rate from
-16 kHz up gives the same numbers, and no resampling pass is needed). Frames more than 35 dB
-below the loudest are dropped, so pauses do not count. The embedding is the per-coefficient
-mean and standard deviation of c1..c19 over the remaining frames (c0, the loudness, is left out so a louder take of the
-same voice is not "another speaker"), each coefficient scaled by a fixed typical spread so
-no single one dominates, and the whole vector normalised to unit length. ``similarity`` is
+What it is: the clip is cut into 25 ms frames every 100 ms at its own sample rate (every 50 ms
+in a clip under about 3 s, too short for MIN_FRAMES of them), and each frame becomes 20
+cepstral coefficients of a 40-band log-mel spectrum from 60 Hz to 7.6 kHz (the MFCCs of speech
+recognition, computed here; the bands are in Hz, so any rate from 16 kHz up gives the same
+numbers, and no resampling pass is needed). Frames more than 35 dB below the loudest are
+dropped, so pauses do not count. The embedding is the per-coefficient mean and standard
+deviation of c1..c19 over the remaining frames (c0, the loudness, is left out so a louder take
+of the same voice is not "another speaker"), each coefficient scaled by a fixed typical spread
+so no single one dominates, and the whole vector normalised to unit length. ``similarity`` is
 the cosine of two embeddings, in [-1, 1].
 
 What it is good for: telling apart clearly different voices in one data set (another
@@ -35,7 +36,12 @@ from scipy import sparse
 from scipy.fft import dct, next_fast_len, rfft
 
 FRAME_S = 0.025
-HOP_S = 0.05  # statistics need no finer hop than this (a fifth of the usual 10 ms work)
+# The embedding is a mean and a spread over frames, so it needs enough frames, not adjacent ones:
+# 100 ms hops (a tenth of the usual 10 ms work) in a clip long enough for MIN_FRAMES of them, else
+# 50 ms hops, so a clip of 1-3 s still gives 20-60 frames. Each hop's frames start on the 100 ms
+# grid's frames and halfway between them, so ``on_grid`` of either spectrum is the same frames.
+HOP_S = 0.1
+MIN_FRAMES = 30
 BANDS = 40
 CEPSTRA = 20
 FLOOR_DB = 35.0  # frames this far below the loudest frame are pauses
@@ -70,12 +76,28 @@ def _filterbank(n_fft: int, rate: int) -> npt.NDArray[np.float32]:
 _SCALE = np.concatenate([1.0 / np.arange(1, CEPSTRA)] * 2) * 40.0
 
 
+def _grid(rate: int) -> int:
+    return 2 * round(HOP_S * rate / 2)  # even, so that the fine hop is exactly half of it
+
+
+def hop_of(samples: int, rate: int) -> int:
+    """The hop, in samples, of a clip of ``samples`` samples (see HOP_S)."""
+    coarse = _grid(rate)
+    return coarse if samples >= round(FRAME_S * rate) + (MIN_FRAMES - 1) * coarse else coarse // 2
+
+
+def on_grid(mel: npt.NDArray[np.float32], samples: int, rate: int) -> npt.NDArray[np.float32]:
+    """The frames of ``mel_energies(x, rate)`` (``x`` of ``samples`` samples) that start on the
+    HOP_S grid: the same frames whatever hop the clip's length chose."""
+    return mel if hop_of(samples, rate) == _grid(rate) else mel[::2]
+
+
 def mel_energies(samples: npt.NDArray[np.generic], rate: int) -> npt.NDArray[np.float32]:
     """Frames x BANDS mel-band powers (pre-emphasis included) of ``samples`` (any numeric dtype;
-    integers are read on the 1/32768 scale of PCM16)."""
+    integers are read on the 1/32768 scale of PCM16), one frame per ``hop_of`` samples."""
     x = np.asarray(samples)
     scale = 1 / 32768 if np.issubdtype(x.dtype, np.integer) else 1.0
-    frame, hop = round(FRAME_S * rate), round(HOP_S * rate)
+    frame, hop = round(FRAME_S * rate), hop_of(len(x), rate)
     if len(x) < frame:
         return np.zeros((0, BANDS), dtype=np.float32)
     # The frames as float32 in one copy (casting inside the multiply is three times slower), windowed

@@ -13,10 +13,10 @@ import pytest
 from sovits_core import contract as c
 from sovits_core import dataset
 from sovits_core.transcripts import parse_list
-from sovits_steps import measure
+from sovits_steps import measure, speaker
 from sovits_steps.audio import to_pcm16
 from tests.steps.conftest import LocalTask
-from tests.support.audio import RATE, speech, tone, write_wav
+from tests.support.audio import RATE, SENTENCES, speech, tone, write_wav
 from tests.support.dataset import UPLOADED_LIST, cases, uploaded_list, write_cases
 
 SPEC = {"expName": "alice", "language": "en"}
@@ -106,6 +106,16 @@ def test_a_different_take_of_the_same_sentence_is_not_a_duplicate() -> None:
     clips = [measure.measure(name, x, RATE) for name, x in (("a.wav", take), ("b.wav", slower), ("c.wav", take))]
     measure.mark_duplicates(clips)
     assert [clip.duplicate_of for clip in clips] == [None, None, "a.wav"]
+
+
+def test_a_copy_cut_a_little_shorter_is_a_duplicate_even_where_its_hop_is_finer() -> None:
+    take = to_pcm16(speech(" ".join(SENTENCES[:3])))
+    boundary = round(speaker.FRAME_S * RATE) + (speaker.MIN_FRAMES - 1) * round(speaker.HOP_S * RATE)
+    longer, shorter = take[: boundary + RATE // 20], take[: boundary - 1]  # 2% apart, either side of it
+    assert speaker.hop_of(len(longer), RATE) == 2 * speaker.hop_of(len(shorter), RATE)
+    clips = [measure.measure("a.wav", longer, RATE), measure.measure("b.wav", shorter, RATE)]
+    measure.mark_duplicates(clips)
+    assert [clip.duplicate_of for clip in clips] == [None, "a.wav"]
 
 
 def test_a_clip_that_cannot_be_read_fails_the_step_as_bad_input_naming_it(task: LocalTask, tmp_path: Path) -> None:
