@@ -11,7 +11,7 @@ less. Each phase runs ``--repeat`` times in alternation and its fastest round co
 ``timeit`` advises: the slower rounds measure what else the machine was doing. ``one_process_s``
 is the same report measured in one process afterwards, the baseline for ``processes_speedup``.
 
-Usage: python bench/dataset_report.py [--minutes 60] [--files 6] [--processes N] [--repeat 3]
+Usage: python bench/dataset_report.py [--minutes 60] [--files 6] [--processes N] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--files", type=int, default=6)
     parser.add_argument("--processes", type=int, default=None, help="measuring processes (default: measure_all's)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of each phase; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of each phase; the fastest counts")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="sovits-bench-"))
