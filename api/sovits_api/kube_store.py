@@ -167,6 +167,8 @@ class KubeTaskStore:
             self._objects.delete_namespaced_custom_object,
                 GROUP, VERSION, namespace, PLURAL, task_id, propagation_policy="Background",
             )  # fmt: skip
+        if self._cache is not None:
+            self._cache.namespace(namespace).deleted(task_id)
 
     def annotate(self, namespace: str, task_id: str, values: Mapping[str, str]) -> TrainingTask:
         # A merge patch of metadata.annotations touches nothing else and needs no retry loop.

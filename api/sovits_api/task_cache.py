@@ -44,6 +44,8 @@ class NamespaceTasks:
         self.namespace = namespace
         self._bodies: dict[str, dict[str, Any]] = {}
         self._versions = Versions(clock)
+        # Tasks we deleted that the stream has not shown deleted yet: the API server answers for them.
+        self._deleting: set[str] = set()
         self._lock = threading.Lock()
         self.synced = threading.Event()
 
@@ -52,13 +54,15 @@ class NamespaceTasks:
         if not self.synced.is_set():
             return None
         with self._lock:
-            return self._bodies.get(name)
+            return None if name in self._deleting else self._bodies.get(name)
 
     def versions(self) -> dict[str, str] | None:
         """Each held task's version (``version_of``), or None when the cache cannot say (not synced)."""
         if not self.synced.is_set():
             return None
         with self._lock:
+            if self._deleting:
+                return None
             return {name: version_of(body) for name, body in self._bodies.items()}
 
     def bodies(self) -> list[dict[str, Any]] | None:
@@ -66,21 +70,35 @@ class NamespaceTasks:
         if not self.synced.is_set():
             return None
         with self._lock:
+            if self._deleting:
+                return None
             return [self._bodies[name] for name in sorted(self._bodies)]
 
     def answered(self, body: dict[str, Any]) -> None:
         """The API server's answer to our own write: newer than the stream until it shows it."""
         name = key_of(body)[1]
         with self._lock:
+            self._deleting.discard(name)  # created again under its name
             if not (body.get("metadata") or {}).get("resourceVersion"):
                 self._bodies.pop(name, None)
             elif self._versions.answered(name, body):
                 self._bodies[name] = _slim(body)
 
+    def deleted(self, name: str) -> None:
+        """Our own delete went through. Until the stream shows it (the task gone, or marked for
+        deletion while a finalizer holds it), reads of the task and lists of the namespace go to
+        the API server: the stream's older events must not answer for a task the client deleted.
+        A task the cache no longer holds was shown deleted already (a watch is ordered)."""
+        with self._lock:
+            if name in self._bodies:
+                self._deleting.add(name)
+
     def streamed(self, kind: str, body: dict[str, Any]) -> None:
         """A watch event (or a listed item, as ADDED)."""
         name = key_of(body)[1]
         with self._lock:
+            if name in self._deleting and (kind == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp")):
+                self._deleting.discard(name)
             if kind == "DELETED":
                 self._bodies.pop(name, None)
                 self._versions.forget(name)
@@ -91,6 +109,7 @@ class NamespaceTasks:
         """A fresh list replaces what the stream had built (a task deleted meanwhile goes)."""
         with self._lock:
             self._bodies = {key_of(item)[1]: _slim(item) for item in items}
+            self._deleting &= self._bodies.keys()  # gone from the list: nothing left to wait for
             self._versions.clear()
             # The list shows these versions as the stream would: an answer of ours that arrives
             # after it with one of them is no newer, and must not hold later events back.

@@ -82,6 +82,47 @@ def apiserver_gets_of_trainingtasks(cluster: ClusterInfo) -> float:
     return total
 
 
+def test_a_task_we_deleted_is_not_answered_from_the_streams_older_events() -> None:
+    tasks = NamespaceTasks("ns")
+    tasks.relisted([a_body("k2", "completed")])
+    tasks.deleted("v")
+    tasks.streamed("MODIFIED", a_body("k3", "completed"))  # written before our delete, streamed after
+
+    assert tasks.get("v") is None  # the API server answers: the task is gone
+    assert tasks.bodies() is None and tasks.versions() is None  # and lists the namespace
+    tasks.streamed("DELETED", a_body("k4", "completed"))
+    assert tasks.get("v") is None and tasks.bodies() == [] and tasks.versions() == {}
+
+
+def test_a_task_a_finalizer_holds_is_answered_from_the_stream_once_it_shows_the_deletion() -> None:
+    tasks = NamespaceTasks("ns")
+    tasks.relisted([a_body("k2", "running")])
+    tasks.deleted("v")
+    marked = a_body("k3", "running")
+    marked["metadata"]["deletionTimestamp"] = "2026-12-02T11:00:00Z"  # type: ignore[index]
+    tasks.streamed("MODIFIED", marked)
+
+    assert phase(tasks) == "running" and tasks.versions() is not None
+
+
+def test_a_delete_the_stream_showed_before_it_returned_leaves_nothing_to_wait_for() -> None:
+    tasks = NamespaceTasks("ns")
+    tasks.relisted([a_body("k2", "completed")])
+    tasks.streamed("DELETED", a_body("k3", "completed"))
+    tasks.deleted("v")
+
+    assert tasks.bodies() == []  # lists are answered from the cache again at once
+
+
+def test_a_task_created_again_under_its_name_after_our_delete_reads_from_the_cache() -> None:
+    tasks = NamespaceTasks("ns")
+    tasks.relisted([a_body("k2", "completed")])
+    tasks.deleted("v")
+    tasks.answered(a_body("q9", "created"))
+
+    assert phase(tasks) == "created"
+
+
 @pytest.fixture
 def cluster_store(cluster: ClusterInfo, namespace: str) -> Iterator[KubeTaskStore]:
     store = KubeTaskStore(api_client(str(cluster.kubeconfig)), ping_namespace=namespace)
@@ -124,6 +165,22 @@ def test_a_task_another_client_deletes_is_gone_from_the_cluster_store(
         return False
 
     wait_for(gone, timeout=10, what="deletion seen", interval=0.05)
+
+
+@pytest.mark.cluster
+def test_a_task_deleted_through_the_cluster_store_reads_as_gone_at_once(
+    namespace: str, cluster_store: KubeTaskStore
+) -> None:
+    store = cluster_store
+    names = [str(uuid.uuid4()) for _ in range(20)]
+    for name in names:
+        store.create(namespace, name, TrainingTaskSpec.model_validate({"expName": "spk"}), {})
+    wait_for(lambda: all(store.held(namespace, n) for n in names), what="watch holds the tasks")
+
+    for name in names:
+        store.delete(namespace, name)
+        with pytest.raises(NotFound):
+            store.get(namespace, name)  # right after the delete: the stream may not have shown it
 
 
 def watches_of(namespace: str) -> list[str]:
