@@ -5,7 +5,8 @@ A namespace's watch starts on its first read (a tenant is a namespace, and the c
 may cover only the release namespace) and lists, then watches, in a daemon thread
 (sovits_kube/watch.py); until the list is in, and again after the watch fails until it has
 listed anew, reads go to the API server. The API's own writes are kept at once: a client that
-appends a step and reads the task back sees its step, never the stream's older view. Which of
+appends a step and reads the task back sees its step, never the stream's older view; a task it
+deletes is read from the API server until the stream shows the delete. Which of
 two bodies is newer follows latest.py (resourceVersions are opaque: our answer wins until the
 stream shows that version). A task the cache does not hold is read from the API server (it may
 be newer than the stream).
