@@ -80,10 +80,15 @@ def _grid(rate: int) -> int:
     return 2 * round(HOP_S * rate / 2)  # even, so that the fine hop is exactly half of it
 
 
+def coarse_from(rate: int) -> int:
+    """The fewest samples framed at the coarse hop: room for MIN_FRAMES frames of it."""
+    return round(FRAME_S * rate) + (MIN_FRAMES - 1) * _grid(rate)
+
+
 def hop_of(samples: int, rate: int) -> int:
     """The hop, in samples, of a clip of ``samples`` samples (see HOP_S)."""
     coarse = _grid(rate)
-    return coarse if samples >= round(FRAME_S * rate) + (MIN_FRAMES - 1) * coarse else coarse // 2
+    return coarse if samples >= coarse_from(rate) else coarse // 2
 
 
 def on_grid(mel: npt.NDArray[np.float32], samples: int, rate: int) -> npt.NDArray[np.float32]:

@@ -110,7 +110,7 @@ def test_a_different_take_of_the_same_sentence_is_not_a_duplicate() -> None:
 
 def test_a_copy_cut_a_little_shorter_is_a_duplicate_even_where_its_hop_is_finer() -> None:
     take = to_pcm16(speech(" ".join(SENTENCES[:3])))
-    boundary = round(speaker.FRAME_S * RATE) + (speaker.MIN_FRAMES - 1) * round(speaker.HOP_S * RATE)
+    boundary = speaker.coarse_from(RATE)
     longer, shorter = take[: boundary + RATE // 20], take[: boundary - 1]  # 2% apart, either side of it
     assert speaker.hop_of(len(longer), RATE) == 2 * speaker.hop_of(len(shorter), RATE)
     clips = [measure.measure("a.wav", longer, RATE), measure.measure("b.wav", shorter, RATE)]

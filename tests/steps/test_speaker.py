@@ -47,14 +47,9 @@ def test_embeddings_are_unit_vectors(same_voice: list[np.ndarray]) -> None:
     assert all(abs(float(np.linalg.norm(e)) - 1.0) < 1e-9 for e in same_voice)
 
 
-def coarse_boundary() -> int:
-    """The fewest samples framed at the coarse hop: MIN_FRAMES frames of it."""
-    return round(speaker.FRAME_S * RATE) + (speaker.MIN_FRAMES - 1) * round(speaker.HOP_S * RATE)
-
-
 def test_a_clip_too_short_for_min_frames_at_the_coarse_hop_is_framed_at_half_of_it() -> None:
     x = speech(" ".join(SENTENCES[:3]))
-    at, under = coarse_boundary(), coarse_boundary() - 1
+    at, under = speaker.coarse_from(RATE), speaker.coarse_from(RATE) - 1
     assert len(x) > at
     assert len(speaker.mel_energies(x[:at], RATE)) == speaker.MIN_FRAMES
     assert len(speaker.mel_energies(x[:under], RATE)) == 2 * speaker.MIN_FRAMES - 2
@@ -62,7 +57,7 @@ def test_a_clip_too_short_for_min_frames_at_the_coarse_hop_is_framed_at_half_of_
 
 def test_on_the_grid_both_hops_give_the_same_frames() -> None:
     x = speech(" ".join(SENTENCES[:3]))
-    at, under = coarse_boundary(), coarse_boundary() - 1
+    at, under = speaker.coarse_from(RATE), speaker.coarse_from(RATE) - 1
     coarse = speaker.on_grid(speaker.mel_energies(x[:at], RATE), at, RATE)
     fine = speaker.on_grid(speaker.mel_energies(x[:under], RATE), under, RATE)
     assert len(fine) == speaker.MIN_FRAMES - 1
